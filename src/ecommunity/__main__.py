@@ -1,0 +1,3 @@
+from ecommunity.cli import main
+
+raise SystemExit(main())

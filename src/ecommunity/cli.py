@@ -1,0 +1,163 @@
+"""The ``ecommunity`` command: one entry point with subcommands.
+
+Each subcommand imports what it needs when it runs, so that ``--help`` stays fast on a Pi.
+Exit codes: 0 success, 1 run-time failure (e.g. nothing decoded), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ecommunity import __version__
+
+if TYPE_CHECKING:
+    from ecommunity.meter import Profile
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A wrong argument or input format: reported with exit code 2."""
+
+
+def hex_key(text: str) -> bytes:
+    """Parse a 16-byte AES key given as 32 hex digits (spaces and colons allowed)."""
+    cleaned = text.replace(" ", "").replace(":", "")
+    try:
+        key = bytes.fromhex(cleaned)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a key is 32 hex digits (16 bytes)") from None
+    if len(key) != 16:
+        raise argparse.ArgumentTypeError(f"a key is 16 bytes (32 hex digits), got {len(key)} bytes")
+    return key
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecommunity",
+        description="eCommunity: smart-meter reading and energy communities for Austria.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    meter = commands.add_parser("meter", help="decode frames and read smart meters")
+    meter_commands = meter.add_subparsers(dest="meter_command", metavar="COMMAND", required=True)
+
+    decode = meter_commands.add_parser(
+        "decode",
+        help="decode captured frames (hex text or raw bytes)",
+        description="Decode captured meter frames. The framing (AMIS/M-Bus, HDLC, bare "
+        "DLMS APDU) is detected; positional layouts need --profile.",
+    )
+    _add_key_arguments(decode)
+    decode.add_argument("--profile", help="meter profile (see `ecommunity meter profiles`)")
+    decode.add_argument("--json", action="store_true", help="one JSON object per reading")
+    decode.add_argument("--binary", action="store_true", help="input is raw bytes, not hex text")
+    decode.add_argument(
+        "--require-tag",
+        action="store_true",
+        help="reject DLMS frames whose GCM tag does not verify",
+    )
+    decode.add_argument("file", nargs="?", default="-", help="input file, or - for stdin")
+    decode.set_defaults(handler=_run_decode)
+
+    read = meter_commands.add_parser(
+        "read",
+        help="read a meter on a serial port and store every reading",
+        description="Read a meter on a serial port (line settings from the profile), print "
+        "live readings and store every reading in a local SQLite database.",
+    )
+    read.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0")
+    _add_key_arguments(read, key_required=True)
+    read.add_argument("--profile", default="amis", help="meter profile (default: amis)")
+    read.add_argument("--db", default="readings.sqlite3", help="SQLite database file")
+    read.add_argument("--json", action="store_true", help="print readings as JSON lines")
+    read.set_defaults(handler=_run_read)
+
+    profiles = meter_commands.add_parser("profiles", help="list the supported meters")
+    profiles.add_argument("--json", action="store_true", help="print JSON")
+    profiles.set_defaults(handler=_run_profiles)
+    return parser
+
+
+def _add_key_arguments(parser: argparse.ArgumentParser, *, key_required: bool = False) -> None:
+    parser.add_argument(
+        "--key",
+        type=hex_key,
+        required=key_required,
+        help="encryption key from the grid operator (32 hex digits)",
+    )
+    parser.add_argument(
+        "--auth-key", type=hex_key, help="DLMS authentication key (checks the GCM tag)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ecommunity.log import setup_logging
+
+    setup_logging(args.verbose)
+    try:
+        code: int = args.handler(args)
+    except UsageError as exc:
+        parser.exit(EXIT_USAGE, f"ecommunity: error: {exc}\n")
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _profile_or_none(name: str | None) -> Profile | None:
+    if name is None:
+        return None
+    from ecommunity.meter import get_profile
+
+    try:
+        return get_profile(name)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+
+
+def _run_decode(args: argparse.Namespace) -> int:
+    from ecommunity.commands.meter import decode_command
+
+    return decode_command(
+        args.file,
+        profile=_profile_or_none(args.profile),
+        key=args.key,
+        auth_key=args.auth_key,
+        binary=args.binary,
+        as_json=args.json,
+        require_tag=args.require_tag,
+    )
+
+
+def _run_read(args: argparse.Namespace) -> int:
+    from ecommunity.commands.meter import read_command
+
+    return read_command(
+        port=args.port,
+        profile=_profile_or_none(args.profile),
+        key=args.key,
+        auth_key=args.auth_key,
+        db=args.db,
+        as_json=args.json,
+    )
+
+
+def _run_profiles(args: argparse.Namespace) -> int:
+    from ecommunity.commands.meter import profiles_command
+
+    return profiles_command(as_json=args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The implementations behind ``ecommunity`` subcommands (imported lazily by :mod:`cli`)."""

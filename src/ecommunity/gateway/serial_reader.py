@@ -1,0 +1,333 @@
+"""Read a meter on a serial port, acknowledge its frames and store every reading.
+
+The loop behind ``ecommunity meter read``: bytes from the port go into a sans-IO
+:class:`~ecommunity.meter.StreamDecoder`; what the decoder wants sent back (the E5
+acknowledgements AMIS meters need within 0.5 s) goes out at once; each decoded reading is
+committed to the :class:`~ecommunity.gateway.store.ReadingStore` and only then handed to the
+caller. A port that is missing, fails to open or disappears is retried with exponential
+back-off; only a stop request ends the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Protocol
+
+import serial
+
+from ecommunity.gateway.store import ReadingStore
+from ecommunity.meter import LineSettings, Profile, Reading, StreamDecoder
+
+logger = logging.getLogger(__name__)
+
+
+class SerialPort(Protocol):
+    """The part of :class:`serial.Serial` the reader uses: the seam for other transports."""
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, b: bytes, /) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+#: Opens a port: ``(path, line settings, read timeout [s])``. Raises OSError (which
+#: :class:`serial.SerialException` is) when the port cannot be opened.
+PortOpener = Callable[[str, LineSettings, float], SerialPort]
+
+
+def open_serial_port(path: str, line: LineSettings, read_timeout_s: float) -> serial.Serial:
+    """Open ``path`` with pyserial in the profile's line settings (e.g. 9600 8E1).
+
+    The port is opened exclusively, so a second reader on the same port fails instead of
+    stealing half the bytes.
+
+    Raises:
+        serial.SerialException: the port does not exist or cannot be configured.
+    """
+    return serial.Serial(
+        port=path,
+        baudrate=line.baudrate,
+        bytesize=line.bytesize,
+        parity=line.parity,
+        stopbits=line.stopbits,
+        timeout=read_timeout_s,
+        # A port that stops draining (a hung USB adapter) must not block the loop forever.
+        write_timeout=1.0,
+        exclusive=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderSettings:
+    """What to read and how to retry."""
+
+    port: str
+    profile: Profile
+    #: Decryption key (AMIS: AES-128-CBC; DLMS: GCM encryption key). Never logged.
+    key: bytes | None = field(default=None, repr=False)
+    #: DLMS GCM authentication key, if the operator gives one. Never logged.
+    auth_key: bytes | None = field(default=None, repr=False)
+    #: How long one read waits for the first byte; bounds how late a stop request is seen. [s]
+    read_timeout_s: float = 0.05
+    #: First retry delay after a failure, doubled per failure up to ``retry_max_s``. [s]
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 30.0
+
+
+@dataclass(slots=True)
+class ReaderStats:
+    """Counters of one :func:`run_reader` run."""
+
+    #: Successful port opens.
+    connects: int = 0
+    #: Failed port opens (port missing, busy, not a tty).
+    open_failures: int = 0
+    #: Open ports that failed while reading or writing (unplugged adapter, closed pty).
+    disconnects: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    #: Readings committed to the store (and handed to ``on_reading``).
+    readings_stored: int = 0
+    #: Readings the store already held; not handed to ``on_reading`` again.
+    duplicates: int = 0
+    #: Readings that could not be stored (database error); not handed on either.
+    store_errors: int = 0
+    #: Bad frames by :attr:`MeterError.kind`.
+    frame_errors: dict[str, int] = field(default_factory=dict)
+
+
+class Backoff:
+    """Exponential retry delays: ``initial_s``, doubled per call, capped at ``max_s``."""
+
+    def __init__(self, initial_s: float, max_s: float) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self._next_s = initial_s
+
+    def next_delay(self) -> float:
+        """The delay to wait now [s]; the following call returns twice as much."""
+        delay = self._next_s
+        self._next_s = min(self._next_s * 2, self.max_s)
+        return delay
+
+    def reset(self) -> None:
+        self._next_s = self.initial_s
+
+
+class RepeatLimiter:
+    """Logs the first occurrence of each kind of problem at WARNING, repeats at DEBUG."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+        self._seen: set[str] = set()
+
+    def log(self, kind: str, msg: str, *args: object) -> None:
+        level = logging.DEBUG if kind in self._seen else logging.WARNING
+        self._seen.add(kind)
+        self._log.log(level, msg, *args)
+
+    def forget(self, *kinds: str) -> None:
+        """Warn again on the next occurrence (the problem went away in between)."""
+        self._seen.difference_update(kinds)
+
+
+class _PortLostError(Exception):
+    """The open port failed; carries the pyserial/OS error as ``__cause__``."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_reader(
+    settings: ReaderSettings,
+    store: ReadingStore,
+    on_reading: Callable[[Reading], None],
+    stop: threading.Event,
+    *,
+    open_port: PortOpener = open_serial_port,
+    clock: Callable[[], datetime] = _utc_now,
+) -> ReaderStats:
+    """Read ``settings.port`` until ``stop`` is set or KeyboardInterrupt, then return counters.
+
+    Each reading is committed to ``store`` before ``on_reading`` sees it, so everything that
+    was reported survives a crash. Port failures never end the loop; they are retried after
+    ``retry_initial_s``, doubling to ``retry_max_s``, back to ``retry_initial_s`` once a
+    connection has delivered data. Exceptions raised by ``on_reading`` propagate.
+    """
+    return _Reader(settings, store, on_reading, stop, open_port, clock).run()
+
+
+class _Reader:
+    def __init__(
+        self,
+        settings: ReaderSettings,
+        store: ReadingStore,
+        on_reading: Callable[[Reading], None],
+        stop: threading.Event,
+        open_port: PortOpener,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.on_reading = on_reading
+        self.stop = stop
+        self.open_port = open_port
+        self.clock = clock
+        self.stats = ReaderStats()
+        self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
+        self.warn = RepeatLimiter(logger)
+
+    def run(self) -> ReaderStats:
+        settings = self.settings
+        try:
+            while not self.stop.is_set():
+                try:
+                    port = self.open_port(
+                        settings.port, settings.profile.line, settings.read_timeout_s
+                    )
+                except OSError as exc:  # serial.SerialException is an OSError
+                    self.stats.open_failures += 1
+                    delay = self.backoff.next_delay()
+                    self.warn.log(
+                        "open", "cannot open %s: %s; retrying in %.1f s", settings.port, exc, delay
+                    )
+                    self._sleep(delay)
+                    continue
+                self.stats.connects += 1
+                logger.info(
+                    "reading %s meter on %s (%s)",
+                    settings.profile.name,
+                    settings.port,
+                    settings.profile.line,
+                )
+                delay = 0.0
+                try:
+                    self._pump(port)
+                except _PortLostError as exc:
+                    self.stats.disconnects += 1
+                    delay = self.backoff.next_delay()
+                    self.warn.log(
+                        "lost",
+                        "lost %s: %s; reopening in %.1f s",
+                        settings.port,
+                        exc.__cause__,
+                        delay,
+                    )
+                finally:
+                    _close_quietly(port)
+                self._sleep(delay)
+        except KeyboardInterrupt:
+            logger.info("interrupted: stopping the reader of %s", settings.port)
+        logger.info("stopped reading %s: %s", settings.port, self.stats)
+        return self.stats
+
+    def _sleep(self, delay_s: float) -> None:
+        # Polls instead of stop.wait(): a signal handler that calls stop.set() while this
+        # thread is inside Event.wait() could deadlock on the event's internal lock.
+        deadline = time.monotonic() + delay_s
+        while not self.stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, 0.05))
+
+    def _pump(self, port: SerialPort) -> None:
+        """Move bytes until stop is set. Raises _PortLostError when the port fails."""
+        settings = self.settings
+        # A fresh decoder per connection: a frame cut off by the disconnect is junk.
+        decoder = StreamDecoder(settings.profile, key=settings.key, auth_key=settings.auth_key)
+        delivered = False
+        while not self.stop.is_set():
+            try:
+                data = port.read(1)  # waits up to read_timeout_s for the first byte
+                if data:
+                    waiting = port.in_waiting
+                    if waiting:
+                        data += port.read(waiting)
+            except OSError as exc:
+                raise _PortLostError from exc
+            if not data:
+                continue
+            if not delivered:
+                # Only data proves the link: a port that opens and then fails at once must
+                # keep backing off rather than be reopened every retry_initial_s.
+                delivered = True
+                self.backoff.reset()
+                self.warn.forget("open", "lost")
+            self.stats.bytes_read += len(data)
+            decoder.feed(data)
+            # Acknowledge before storing: the meter wants E5 within 0.5 s, and a commit with
+            # synchronous=FULL on an SD card can take longer than that.
+            reply = decoder.data_to_send()
+            if reply:
+                try:
+                    port.write(reply)
+                except OSError as exc:
+                    raise _PortLostError from exc
+                self.stats.bytes_written += len(reply)
+            received_at = self.clock()
+            for error in decoder.pop_errors():
+                kind = error.kind
+                self.stats.frame_errors[kind] = self.stats.frame_errors.get(kind, 0) + 1
+                self.warn.log(
+                    f"frame:{kind}", "bad frame on %s (%s): %s", settings.port, kind, error
+                )
+            for reading in decoder:
+                self._store(reading, received_at)
+
+    def _store(self, reading: Reading, received_at: datetime) -> None:
+        try:
+            new = self.store.add(reading, received_at)
+        except (sqlite3.Error, ValueError) as exc:
+            # Keep reading (and acknowledging) so the meter stays in push mode; the store
+            # may recover (disk space freed, lock released).
+            self.stats.store_errors += 1
+            self.warn.log("store", "cannot store a reading from %s: %s", self.settings.port, exc)
+            return
+        if not new:
+            self.stats.duplicates += 1
+            logger.debug(
+                "duplicate reading of meter %r at %s", reading.meter_id, reading.meter_timestamp
+            )
+            return
+        self.stats.readings_stored += 1
+        self.on_reading(reading)
+
+
+def _close_quietly(port: SerialPort) -> None:
+    try:
+        port.close()
+    except OSError as exc:  # the device may already be gone
+        logger.debug("closing the port failed: %s", exc)
+
+
+@contextmanager
+def stop_on_signals(
+    stop: threading.Event,
+    signals: Collection[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
+) -> Iterator[None]:
+    """Set ``stop`` on the given signals while the block runs (main thread only)."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
