@@ -11,8 +11,19 @@ from typing import Any
 
 import pytest
 
-from ecommunity.meter import Keys, Reading, StreamDecoder, TagCheck, decode_apdu
-from ecommunity.meter import _amis, _ciphering, _cosem, _encode, _hdlc, _mbus
+from ecommunity.meter import (
+    Keys,
+    Reading,
+    StreamDecoder,
+    TagCheck,
+    _amis,
+    _ciphering,
+    _cosem,
+    _encode,
+    _hdlc,
+    _mbus,
+    decode_apdu,
+)
 from tests.meter.vectors import BARE_APDU, VECTORS, Vector
 
 _UNITS = {"Wh", "W", "varh", "var", "V", "A", ""}
