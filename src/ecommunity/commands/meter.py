@@ -147,4 +147,29 @@ def read_command(
     db: str,
     as_json: bool,
 ) -> int:
-    raise NotImplementedError  # wired to the gateway's serial reader below
+    """Read the meter until SIGTERM/Ctrl-C; every reading is committed before it is printed."""
+    import threading
+
+    from ecommunity.gateway.serial_reader import ReaderSettings, run_reader, stop_on_signals
+    from ecommunity.gateway.store import ReadingStore, StoreError
+
+    if profile is None:
+        raise UsageError("meter read needs a --profile")
+    settings = ReaderSettings(port=port, profile=profile, key=key, auth_key=auth_key)
+    stop = threading.Event()
+    try:
+        store = ReadingStore(db)
+    except (StoreError, OSError) as exc:
+        sys.stderr.write(f"cannot open the database {db}: {exc}\n")
+        return EXIT_FAILURE
+    logger.info("reading %s (%s, %s) into %s", port, profile.name, profile.line, db)
+    with store, stop_on_signals(stop):
+        stats = run_reader(
+            settings, store, lambda reading: emit(reading, as_json=as_json, out=sys.stdout), stop
+        )
+    errors = sum(stats.frame_errors.values())
+    sys.stderr.write(
+        f"stopped: {stats.readings_stored} readings stored, {stats.duplicates} duplicates, "
+        f"{errors} bad frames, {stats.disconnects} disconnects\n"
+    )
+    return EXIT_OK
