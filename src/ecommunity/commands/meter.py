@@ -148,6 +148,7 @@ def read_command(
     as_json: bool,
 ) -> int:
     """Read the meter until SIGTERM/Ctrl-C; every reading is committed before it is printed."""
+    import sqlite3
     import threading
 
     from ecommunity.gateway.serial_reader import ReaderSettings, run_reader, stop_on_signals
@@ -159,7 +160,7 @@ def read_command(
     stop = threading.Event()
     try:
         store = ReadingStore(db)
-    except (StoreError, OSError) as exc:
+    except (StoreError, OSError, sqlite3.Error) as exc:
         sys.stderr.write(f"cannot open the database {db}: {exc}\n")
         return EXIT_FAILURE
     logger.info("reading %s (%s, %s) into %s", port, profile.name, profile.line, db)

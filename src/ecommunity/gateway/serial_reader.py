@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -28,6 +29,13 @@ from ecommunity.gateway.store import ReadingStore
 from ecommunity.meter import LineSettings, Profile, Reading, StreamDecoder
 
 logger = logging.getLogger(__name__)
+
+if sys.platform != "win32":
+    import termios
+
+    _LINE_SETUP_ERRORS: tuple[type[Exception], ...] = (termios.error,)
+else:
+    _LINE_SETUP_ERRORS = ()
 
 
 class SerialPort(Protocol):
@@ -55,19 +63,25 @@ def open_serial_port(path: str, line: LineSettings, read_timeout_s: float) -> se
     stealing half the bytes.
 
     Raises:
-        serial.SerialException: the port does not exist or cannot be configured.
+        serial.SerialException: the port does not exist, is in use, or refuses the line
+            settings (the Raspberry Pi's mini UART and ptys have no parity).
     """
-    return serial.Serial(
-        port=path,
-        baudrate=line.baudrate,
-        bytesize=line.bytesize,
-        parity=line.parity,
-        stopbits=line.stopbits,
-        timeout=read_timeout_s,
-        # A port that stops draining (a hung USB adapter) must not block the loop forever.
-        write_timeout=1.0,
-        exclusive=True,
-    )
+    try:
+        return serial.Serial(
+            port=path,
+            baudrate=line.baudrate,
+            bytesize=line.bytesize,
+            parity=line.parity,
+            stopbits=line.stopbits,
+            timeout=read_timeout_s,
+            # A port that stops draining (a hung USB adapter) must not block the loop forever.
+            write_timeout=1.0,
+            exclusive=True,
+        )
+    except _LINE_SETUP_ERRORS as exc:
+        # pyserial lets termios.error, which is no OSError, escape when the driver rejects
+        # the settings (pyserial issue #196); callers retry OSErrors only.
+        raise serial.SerialException(f"{path}: cannot set the line to {line}: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +94,8 @@ class ReaderSettings:
     key: bytes | None = field(default=None, repr=False)
     #: DLMS GCM authentication key, if the operator gives one. Never logged.
     auth_key: bytes | None = field(default=None, repr=False)
+    #: DLMS: drop frames whose GCM tag does not verify (needs ``auth_key``).
+    require_tag: bool = False
     #: How long one read waits for the first byte; bounds how late a stop request is seen. [s]
     read_timeout_s: float = 0.05
     #: First retry delay after a failure, doubled per failure up to ``retry_max_s``. [s]
@@ -167,7 +183,11 @@ def run_reader(
     was reported survives a crash. Port failures never end the loop; they are retried after
     ``retry_initial_s``, doubling to ``retry_max_s``, back to ``retry_initial_s`` once a
     connection has delivered data. Exceptions raised by ``on_reading`` propagate.
+
+    Raises:
+        ValueError: a key is not 16 bytes (checked before the port is opened).
     """
+    _make_decoder(settings)  # fail fast on bad keys, not at the first connection
     return _Reader(settings, store, on_reading, stop, open_port, clock).run()
 
 
@@ -249,7 +269,7 @@ class _Reader:
         """Move bytes until stop is set. Raises _PortLostError when the port fails."""
         settings = self.settings
         # A fresh decoder per connection: a frame cut off by the disconnect is junk.
-        decoder = StreamDecoder(settings.profile, key=settings.key, auth_key=settings.auth_key)
+        decoder = _make_decoder(settings)
         delivered = False
         while not self.stop.is_set():
             try:
@@ -306,6 +326,15 @@ class _Reader:
             return
         self.stats.readings_stored += 1
         self.on_reading(reading)
+
+
+def _make_decoder(settings: ReaderSettings) -> StreamDecoder:
+    return StreamDecoder(
+        settings.profile,
+        key=settings.key,
+        auth_key=settings.auth_key,
+        require_tag=settings.require_tag,
+    )
 
 
 def _close_quietly(port: SerialPort) -> None:

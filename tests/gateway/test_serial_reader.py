@@ -1,0 +1,595 @@
+"""The serial reader against a fake AMIS meter on a real pty pair.
+
+The fake meter behaves like the TD-3511 on the link layer: SND_NKE in search mode until it
+gets E5, then one encrypted SND_UD frame at a time, each only after the previous one was
+acknowledged, and back to search mode after too many missing acknowledgements.
+
+Run as a script, this file is the reader process of the crash test:
+``python test_serial_reader.py DB PORT KEYHEX`` prints one line per stored reading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import json
+import logging
+import os
+import queue
+import select
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import serial
+
+from ecommunity.gateway.serial_reader import (
+    Backoff,
+    ReaderSettings,
+    ReaderStats,
+    SerialPort,
+    open_serial_port,
+    run_reader,
+    stop_on_signals,
+)
+from ecommunity.gateway.store import ReadingStore
+from ecommunity.meter import (
+    ACK,
+    SND_NKE_AMIS,
+    LineSettings,
+    Reading,
+    encode_amis,
+    get_profile,
+)
+
+KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+AMIS = get_profile("amis")
+# A pty has no parity: Linux clears PARENB on ptys, and a later tcsetattr that sets it again
+# fails with EINVAL (pyserial issue #196). The pty tests read AMIS frames at 9600 8N1.
+PTY_AMIS = dataclasses.replace(AMIS, line=dataclasses.replace(AMIS.line, parity="N"))
+START = datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+#: (meter timestamp, +A energy [Wh]): what identifies a reading in these tests.
+Key = tuple[datetime, int]
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or condition}")
+        time.sleep(0.01)
+
+
+def key_of(reading: Reading) -> Key:
+    assert reading.meter_timestamp is not None
+    assert reading.energy_import_wh is not None
+    return (reading.meter_timestamp.astimezone(UTC), reading.energy_import_wh)
+
+
+def stored_keys(db: Path) -> list[Key]:
+    with ReadingStore(db) as store:
+        rows = store.readings(limit=1_000_000)
+    keys = []
+    for row in rows:
+        assert row.meter_timestamp is not None
+        assert row.energy_import_wh is not None
+        keys.append((row.meter_timestamp, row.energy_import_wh))
+    return keys
+
+
+def make_reading(i: int) -> Reading:
+    return Reading(
+        profile="amis",
+        meter_id=None,
+        meter_timestamp=START + timedelta(seconds=i),
+        energy_import_wh=12_000_000 + 3 * i,
+        energy_export_wh=4_000 + i,
+        power_import_w=250 + i,
+        power_export_w=0,
+    )
+
+
+@dataclass(frozen=True)
+class SentFrame:
+    index: int
+    reading: Reading
+    sent_at: float  # time.monotonic()
+
+
+class FakeAmisMeter:
+    """A TD-3511 on the master side of a pty, in a thread.
+
+    ``push_interval_s`` stands in for the real 1 s between frames and ``search_interval_s``
+    for the real minute between SND_NKE frames, to keep the tests fast.
+    """
+
+    def __init__(
+        self,
+        master_fd: int,
+        *,
+        first_index: int = 0,
+        ack_timeout_s: float = 0.5,
+        push_interval_s: float = 0.01,
+        search_interval_s: float = 0.05,
+        max_missed_acks: int = 10,
+        corrupt: frozenset[int] = frozenset(),
+    ) -> None:
+        self.fd = master_fd
+        self.ack_timeout_s = ack_timeout_s
+        self.push_interval_s = push_interval_s
+        self.search_interval_s = search_interval_s
+        self.max_missed_acks = max_missed_acks
+        self.corrupt = corrupt
+        self.next_index = first_index
+        self.sent: list[SentFrame] = []  # every good long frame written
+        self.acked: list[SentFrame] = []
+        self.received = bytearray()  # everything the reader wrote
+        self.searches = 0  # SND_NKE frames written
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="fake-amis-meter", daemon=True)
+
+    def start(self) -> FakeAmisMeter:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        assert not self._thread.is_alive()
+        if self._error is not None:
+            raise self._error
+
+    def acked_readings(self) -> list[Reading]:
+        return [frame.reading for frame in self.acked]
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:
+            self._error = exc
+
+    def _loop(self) -> None:
+        searching = True
+        missed = 0
+        while not self._stop.is_set():
+            if searching:
+                self._write(SND_NKE_AMIS)
+                self.searches += 1
+                if self._wait_for_ack():
+                    searching, missed = False, 0
+                else:
+                    self._stop.wait(self.search_interval_s)
+                continue
+            index = self.next_index
+            self.next_index += 1
+            reading = make_reading(index)
+            frame = encode_amis(reading, KEY, access_number=index, fcb=bool(index & 1))
+            if index in self.corrupt:
+                frame = frame[:50] + bytes((frame[50] ^ 0xFF,)) + frame[51:]
+            sent = SentFrame(index, reading, time.monotonic())
+            self._write(frame)
+            if index not in self.corrupt:
+                self.sent.append(sent)
+            if self._wait_for_ack():
+                self.acked.append(sent)
+                missed = 0
+            else:
+                missed += 1
+                searching = missed >= self.max_missed_acks
+            self._stop.wait(self.push_interval_s)
+
+    def _write(self, data: bytes) -> None:
+        # An acknowledgement that comes after the timeout belongs to no frame: drop it.
+        while select.select([self.fd], [], [], 0)[0]:
+            self.received += os.read(self.fd, 1024)
+        os.write(self.fd, data)
+
+    def _wait_for_ack(self) -> bool:
+        deadline = time.monotonic() + self.ack_timeout_s
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if select.select([self.fd], [], [], min(remaining, 0.05))[0]:
+                data = os.read(self.fd, 1024)
+                self.received += data
+                if ACK in data:
+                    return True
+        return False
+
+
+@dataclass
+class Pty:
+    master: int
+    slave: int
+    path: str
+
+    def close(self) -> None:
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def open_pty() -> Pty:
+    master, slave = os.openpty()
+    # Raw at once: a cooked slave would echo the meter's bytes back before the reader
+    # opens it (pyserial then sets its own raw mode). Keeping the slave open in the test
+    # also keeps the master from reading EIO while no reader has the port open.
+    tty.setraw(slave)
+    return Pty(master, slave, os.ttyname(slave))
+
+
+@pytest.fixture
+def pty_pair() -> Iterator[Pty]:
+    pair = open_pty()
+    yield pair
+    pair.close()
+
+
+def fast_settings(
+    port: str, retry_initial_s: float = 0.05, retry_max_s: float = 0.2
+) -> ReaderSettings:
+    return ReaderSettings(
+        port=port,
+        profile=PTY_AMIS,
+        key=KEY,
+        retry_initial_s=retry_initial_s,
+        retry_max_s=retry_max_s,
+    )
+
+
+class ReaderThread:
+    """run_reader in a thread, with a store opened by the test thread."""
+
+    def __init__(
+        self,
+        settings: ReaderSettings,
+        db: Path,
+        on_reading: Callable[[Reading], None] | None = None,
+        open_port: Callable[[str, LineSettings, float], SerialPort] = open_serial_port,
+    ) -> None:
+        self.store = ReadingStore(db)
+        self.stop_event = threading.Event()
+        self.reported: list[Reading] = []
+        self.stats: ReaderStats | None = None
+        self._on_reading = on_reading
+
+        def target() -> None:
+            self.stats = run_reader(
+                settings, self.store, self._report, self.stop_event, open_port=open_port
+            )
+
+        self._thread = threading.Thread(target=target, name="reader", daemon=True)
+        self._thread.start()
+
+    def _report(self, reading: Reading) -> None:
+        if self._on_reading is not None:
+            self._on_reading(reading)
+        self.reported.append(reading)
+
+    def stop(self) -> ReaderStats:
+        self.stop_event.set()
+        self._thread.join(timeout=5)
+        assert not self._thread.is_alive(), "the reader did not stop"
+        self.store.close()
+        assert self.stats is not None
+        return self.stats
+
+
+def test_backoff_doubles_to_the_cap_and_resets() -> None:
+    backoff = Backoff(0.5, 30.0)
+    assert [backoff.next_delay() for _ in range(9)] == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
+    backoff.reset()
+    assert backoff.next_delay() == 0.5
+
+
+def test_port_is_opened_exclusively_with_the_profile_line(pty_pair: Pty) -> None:
+    port = open_serial_port(pty_pair.path, AMIS.line, 0.05)
+    try:
+        assert (port.baudrate, port.bytesize, port.parity, port.stopbits) == (9600, 8, "E", 1)
+        assert port.fd is not None
+        assert termios.tcgetattr(port.fd)[5] == termios.B9600
+        with pytest.raises(serial.SerialException, match="lock"):
+            open_serial_port(pty_pair.path, PTY_AMIS.line, 0.05)
+    finally:
+        port.close()
+
+
+def test_line_settings_the_port_refuses_are_an_open_failure(pty_pair: Pty) -> None:
+    open_serial_port(pty_pair.path, AMIS.line, 0.05).close()  # parity silently dropped
+    attrs = termios.tcgetattr(pty_pair.slave)
+    attrs[2] |= termios.PARENB
+    try:
+        termios.tcsetattr(pty_pair.slave, termios.TCSANOW, attrs)
+    except termios.error:
+        pass  # what Linux does: now that only PARENB changes, the pty refuses it
+    else:
+        pytest.skip("this kernel lets a pty set parity")
+    # A SerialException (an OSError), not termios.error: the reader retries it.
+    with pytest.raises(serial.SerialException, match="cannot set the line to 9600 8E1"):
+        open_serial_port(pty_pair.path, AMIS.line, 0.05)
+
+
+def test_reader_acknowledges_and_stores_every_frame(pty_pair: Pty, tmp_path: Path) -> None:
+    db = tmp_path / "readings.sqlite3"
+    not_visible: list[Key] = []
+
+    def check_committed(reading: Reading) -> None:
+        # "Committed before reported": another connection must already see the row.
+        if key_of(reading) not in stored_keys(db):
+            not_visible.append(key_of(reading))
+
+    meter = FakeAmisMeter(pty_pair.master).start()
+    reader = ReaderThread(fast_settings(pty_pair.path), db, on_reading=check_committed)
+    try:
+        wait_for(lambda: len(meter.acked) >= 20, what="20 acknowledged frames")
+    finally:
+        meter.stop()
+    wait_for(lambda: len(reader.reported) >= len(meter.sent), what="the last reading")
+    stats = reader.stop()
+
+    sent = [key_of(frame.reading) for frame in meter.sent]
+    assert len(sent) >= 20
+    assert meter.acked == meter.sent  # every frame acknowledged at once
+    assert set(meter.received) == {ACK[0]}  # the reader sends nothing but E5
+    assert len(meter.received) == len(sent) + 1  # one SND_NKE answered, then every frame
+    assert stored_keys(db) == sent
+    assert [key_of(r) for r in reader.reported] == sent
+    assert not_visible == []
+    assert stats.readings_stored == len(sent)
+    assert (stats.connects, stats.disconnects, stats.duplicates, stats.store_errors) == (1, 0, 0, 0)
+    assert stats.frame_errors == {}
+    assert stats.bytes_written == len(meter.received)
+
+
+def test_bad_frames_are_skipped_and_logged_once(
+    pty_pair: Pty, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ecommunity.gateway.serial_reader")
+    db = tmp_path / "readings.sqlite3"
+    meter = FakeAmisMeter(pty_pair.master, ack_timeout_s=0.2, corrupt=frozenset({3, 6, 9}))
+    meter.start()
+    reader = ReaderThread(fast_settings(pty_pair.path), db)
+    try:
+        wait_for(lambda: len(meter.acked) >= 12, what="12 acknowledged frames")
+    finally:
+        meter.stop()
+    wait_for(lambda: len(reader.reported) >= len(meter.sent), what="the last reading")
+    stats = reader.stop()
+
+    # Corrupt frames get no E5 and store nothing; the rest goes on as before.
+    assert [f.index for f in meter.acked] == [f.index for f in meter.sent]
+    assert {3, 6, 9}.isdisjoint(f.index for f in meter.sent)
+    assert stored_keys(db) == [key_of(f.reading) for f in meter.sent]
+    assert stats.frame_errors == {"checksum": 3}
+    bad = [r for r in caplog.records if r.name.endswith("serial_reader") and "bad frame" in r.msg]
+    assert [r.levelno for r in bad] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+
+
+def test_reader_waits_for_a_missing_port_and_connects_when_it_appears(
+    pty_pair: Pty, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ecommunity.gateway.serial_reader")
+    db = tmp_path / "readings.sqlite3"
+    link = tmp_path / "ttyAMIS"
+    attempts: list[float] = []
+
+    def counting_open(path: str, line: LineSettings, timeout_s: float) -> SerialPort:
+        attempts.append(time.monotonic())
+        return open_serial_port(path, line, timeout_s)
+
+    reader = ReaderThread(fast_settings(str(link)), db, open_port=counting_open)
+    meter: FakeAmisMeter | None = None
+    try:
+        wait_for(lambda: len(attempts) >= 4, what="4 attempts to open the missing port")
+        gaps = [b - a for a, b in itertools.pairwise(attempts)]
+        assert gaps[0] >= 0.045  # back-off, no busy loop
+        assert gaps[2] >= 0.15  # doubled up to the 0.2 s cap
+        link.symlink_to(pty_pair.path)
+        meter = FakeAmisMeter(pty_pair.master).start()
+        wait_for(lambda: len(reader.reported) >= 5, what="5 readings after the port appeared")
+    finally:
+        if meter is not None:
+            meter.stop()
+    wait_for(lambda: len(reader.reported) >= len(meter.sent), what="the last reading")
+    stats = reader.stop()
+
+    assert stats.connects == 1
+    assert stats.open_failures == len(attempts) - 1
+    assert stored_keys(db) == [key_of(f.reading) for f in meter.sent]
+    warnings = [r for r in caplog.records if "cannot open" in r.msg]
+    assert warnings[0].levelno == logging.WARNING
+    assert {r.levelno for r in warnings[1:]} == {logging.DEBUG}
+
+
+def test_reader_survives_the_pty_going_away(tmp_path: Path) -> None:
+    db = tmp_path / "readings.sqlite3"
+    link = tmp_path / "ttyAMIS"
+    first = open_pty()
+    second: Pty | None = None
+    link.symlink_to(first.path)
+    reader = ReaderThread(fast_settings(str(link)), db)
+    try:
+        meter1 = FakeAmisMeter(first.master).start()
+        try:
+            wait_for(lambda: len(reader.reported) >= 5, what="5 readings on the first pty")
+        finally:
+            meter1.stop()
+        wait_for(lambda: len(reader.reported) >= len(meter1.sent), what="the first meter's last")
+        first.close()  # the adapter is unplugged: the reader's port fails
+
+        second = open_pty()
+        temporary = tmp_path / "ttyAMIS.new"
+        temporary.symlink_to(second.path)
+        temporary.replace(link)  # udev points the name at the new device
+        meter2 = FakeAmisMeter(second.master, first_index=meter1.next_index).start()
+        try:
+            wait_for(lambda: len(meter2.acked) >= 5, what="5 readings on the second pty")
+        finally:
+            meter2.stop()
+        total = len(meter1.sent) + len(meter2.sent)
+        wait_for(lambda: len(reader.reported) >= total, what="the second meter's last")
+    finally:
+        stats = reader.stop()
+        first.close()
+        if second is not None:
+            second.close()
+
+    assert stats.disconnects == 1
+    assert stats.connects >= 2
+    assert stored_keys(db) == [key_of(f.reading) for f in meter1.sent + meter2.sent]
+
+
+def test_a_bad_key_fails_before_the_port_is_opened(tmp_path: Path) -> None:
+    opened: list[str] = []
+
+    def recording_open(path: str, line: LineSettings, timeout_s: float) -> SerialPort:
+        opened.append(path)
+        return open_serial_port(path, line, timeout_s)
+
+    settings = dataclasses.replace(fast_settings(str(tmp_path / "missing")), key=b"short")
+    with (
+        ReadingStore(tmp_path / "readings.sqlite3") as store,
+        pytest.raises(ValueError, match="16"),
+    ):
+        run_reader(settings, store, print, threading.Event(), open_port=recording_open)
+    assert opened == []
+
+
+def test_stop_interrupts_a_long_backoff(tmp_path: Path) -> None:
+    settings = fast_settings(str(tmp_path / "missing"), retry_initial_s=30.0, retry_max_s=30.0)
+    reader = ReaderThread(settings, tmp_path / "readings.sqlite3")
+    time.sleep(0.1)  # inside the first 30 s back-off
+    started = time.monotonic()
+    stats = reader.stop()
+    assert time.monotonic() - started < 0.5
+    assert stats.open_failures == 1
+
+
+# -- crash test: the reader in its own process, killed mid-stream ---------------------------
+
+
+class ReaderProcess:
+    """This file run as a script: a reader process whose stdout lines are collected."""
+
+    def __init__(self, db: Path, port: str) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, str(db), port, KEY.hex()],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.reported: list[Key] = []
+        self.stats: dict[str, object] | None = None
+        self._lines: queue.Queue[str] = queue.Queue()
+        self._pump = threading.Thread(target=self._read_stdout, daemon=True)
+        self._pump.start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            kind, _, payload = line.partition(" ")
+            data = json.loads(payload)
+            if kind == "reading":
+                self.reported.append((datetime.fromisoformat(data["t"]), data["e"]))
+            else:
+                self.stats = data
+
+    def finish(self, sig: signal.Signals) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=5)
+        self._pump.join(timeout=5)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return code
+
+
+def test_reader_killed_mid_stream_loses_nothing_it_reported(pty_pair: Pty, tmp_path: Path) -> None:
+    db = tmp_path / "readings.sqlite3"
+    meter = FakeAmisMeter(pty_pair.master, ack_timeout_s=0.3, max_missed_acks=2).start()
+    first = second = None
+    try:
+        first = ReaderProcess(db, pty_pair.path)
+        wait_for(lambda: len(first.reported) >= 10, timeout_s=10, what="10 readings (first)")
+        assert first.finish(signal.SIGKILL) == -signal.SIGKILL
+        killed_at = time.monotonic()
+        searches_before_restart = meter.searches
+
+        after_kill = stored_keys(db)
+        assert set(first.reported) <= set(after_kill)  # reported means committed
+        assert len(set(after_kill)) == len(after_kill)
+        sent = {key_of(f.reading) for f in meter.sent}
+        assert set(after_kill) <= sent
+
+        # Restart once the meter, missing its acknowledgements, is back in search mode: the
+        # new reader has to answer SND_NKE before any frame comes.
+        wait_for(lambda: meter.searches > searches_before_restart, what="search mode")
+        second = ReaderProcess(db, pty_pair.path)
+        wait_for(lambda: len(second.reported) >= 5, timeout_s=10, what="5 readings (second)")
+    finally:
+        meter.stop()
+        if first is not None:
+            first.finish(signal.SIGKILL)
+        if second is not None:
+            assert second.finish(signal.SIGTERM) == 0  # a clean stop
+
+    final = stored_keys(db)
+    assert len(set(final)) == len(final)
+    assert set(after_kill) <= set(final)
+    assert set(first.reported) | set(second.reported) <= set(final)
+    assert set(first.reported).isdisjoint(second.reported)  # nothing reported twice
+    # Frames sent after the kill can only have been acknowledged by the second reader, which
+    # stopped cleanly: each of them is stored.
+    acked_after = {key_of(f.reading) for f in meter.acked if f.sent_at > killed_at}
+    assert acked_after
+    assert acked_after <= set(final)
+    assert set(final) <= {key_of(f.reading) for f in meter.sent}
+    assert second.stats is not None
+    assert second.stats["readings_stored"] == len(second.reported)
+
+
+def _reader_main(argv: list[str]) -> int:
+    db, port, key_hex = argv
+
+    def report(reading: Reading) -> None:
+        assert reading.meter_timestamp is not None
+        line = {
+            "t": reading.meter_timestamp.astimezone(UTC).isoformat(),
+            "e": reading.energy_import_wh,
+        }
+        print("reading", json.dumps(line), flush=True)
+
+    settings = ReaderSettings(
+        port=port,
+        profile=PTY_AMIS,
+        key=bytes.fromhex(key_hex),
+        retry_initial_s=0.05,
+        retry_max_s=0.2,
+    )
+    stop = threading.Event()
+    with ReadingStore(db) as store, stop_on_signals(stop):
+        stats = run_reader(settings, store, report, stop)
+    print("stats", json.dumps(asdict(stats)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_reader_main(sys.argv[1:]))
