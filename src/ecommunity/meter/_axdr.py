@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Final, TypeAlias
+from typing import Final, NamedTuple, TypeAlias
 
 from ecommunity.meter._errors import PayloadError
 
@@ -44,6 +44,16 @@ class Structure(tuple["Data", ...]):
 
 
 Data: TypeAlias = "bool | int | float | bytes | str | Structure | list[Data] | None"
+
+
+class ScalerUnit(NamedTuple):
+    """A ``{int8 scaler, enum unit}`` structure, kept whole by :func:`decode_leaves`."""
+
+    scaler: int
+    unit: int
+
+
+Leaf: TypeAlias = "bool | int | float | bytes | str | ScalerUnit | None"
 
 # Fixed-size types: tag -> struct format.
 _FIXED: Final[dict[int, struct.Struct]] = {
@@ -181,3 +191,60 @@ def encode_integer(value: int) -> bytes:
     if 0 <= value < 1 << 64:
         return bytes((UINT64,)) + value.to_bytes(8, "big")
     return bytes((INT64,)) + value.to_bytes(8, "big", signed=True)
+
+
+def decode_leaves(buf: bytes, pos: int = 0) -> tuple[list[Leaf], int]:
+    """Decode one ``Data`` element as its leaves in order, structure and array nesting removed.
+
+    ``{int8, enum}`` structures (COSEM scaler-unit) come out whole as :class:`ScalerUnit`.
+    This is what labelling a push needs, without building a tree: the hot path of decoding.
+
+    Raises:
+        PayloadError: unknown tag or truncated data.
+    """
+    leaves: list[Leaf] = []
+    append = leaves.append
+    fixed_types = _FIXED
+    size = len(buf)
+    remaining = 1
+    try:
+        while remaining:
+            remaining -= 1
+            tag = buf[pos]
+            fixed = fixed_types.get(tag)
+            if fixed is not None:
+                append(fixed.unpack_from(buf, pos + 1)[0])
+                pos += 1 + fixed.size
+                continue
+            if tag == OCTET_STRING:
+                length = buf[pos + 1]
+                if length < 0x80:
+                    pos += 2
+                else:
+                    length, pos = decode_length(buf, pos + 1)
+                end = pos + length
+                if end > size:
+                    raise PayloadError(f"A-XDR octet string at offset {pos} is truncated")
+                append(buf[pos:end])
+                pos = end
+                continue
+            if tag in (STRUCTURE, ARRAY):
+                count = buf[pos + 1]
+                if count >= 0x80:
+                    count, pos = decode_length(buf, pos + 1)
+                    remaining += count
+                    continue
+                scaler_unit = buf[pos + 2] == INT8 and buf[pos + 4] == ENUM
+                if count == 2 and tag == STRUCTURE and scaler_unit:
+                    scaler = buf[pos + 3]
+                    append(ScalerUnit(scaler - 256 if scaler > 127 else scaler, buf[pos + 5]))
+                    pos += 6
+                    continue
+                remaining += count
+                pos += 2
+                continue
+            value, pos = decode_data(buf, pos)
+            append(value)  # type: ignore[arg-type]  # not a compound: decode_data gives a leaf
+    except (IndexError, struct.error):
+        raise PayloadError(f"A-XDR data truncated at offset {pos}") from None
+    return leaves, pos

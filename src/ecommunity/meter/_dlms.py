@@ -83,7 +83,7 @@ def _decode_plain(
     if apdu[:1] != bytes((DATA_NOTIFICATION,)):
         raise PayloadError(f"APDU tag 0x{apdu[0]:02X} is not a DATA-NOTIFICATION")
     notification = decode_notification(apdu)
-    labelled = label_body(notification.body, profile)
+    labelled = label_body(notification.leaves, notification.compound, profile)
     timestamp: datetime | None = labelled.clock or notification.sent_at
     if timestamp is not None and obis.CLOCK not in labelled.values:
         labelled.values[obis.CLOCK] = ObisValue(timestamp, "")

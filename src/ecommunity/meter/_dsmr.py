@@ -23,13 +23,25 @@ _UNIT_FACTORS: Final = {
 }
 
 
+def _arc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_ARC_TABLE: Final = _arc_table()
+
+
 def crc16_arc(data: bytes) -> int:
     """CRC-16/ARC (poly 0x8005 reflected, init 0), the DSMR telegram checksum."""
     crc = 0
+    table = _ARC_TABLE
     for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
     return crc
 
 

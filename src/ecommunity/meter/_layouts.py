@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
-from ecommunity.meter import _axdr
 from ecommunity.meter import _obis as obis
-from ecommunity.meter._axdr import Structure
+from ecommunity.meter._axdr import Leaf, ScalerUnit
 from ecommunity.meter._cosem import decode_datetime, looks_like_datetime, scale
 from ecommunity.meter._errors import PayloadError, UnsupportedLayoutError
 from ecommunity.meter._obis import DLMS_UNITS, format_obis
@@ -36,8 +35,8 @@ class Labelled:
         self.clock: datetime | None = None
 
 
-def label_body(body: _axdr.Data, profile: Profile | None) -> Labelled:
-    """Label the values of a notification body according to the profile's layout.
+def label_body(leaves: Sequence[Leaf], compound: bool, profile: Profile | None) -> Labelled:
+    """Label the leaves of a notification body according to the profile's layout.
 
     Without a profile, OBIS codes must be in the telegram.
 
@@ -46,12 +45,12 @@ def label_body(body: _axdr.Data, profile: Profile | None) -> Labelled:
             that does not fit the profile.
         PayloadError: a value that cannot be decoded (e.g. a bad date-time).
     """
-    if not isinstance(body, Structure | list):
-        raise UnsupportedLayoutError(f"notification body is a single {type(body).__name__}")
+    if not compound:
+        raise UnsupportedLayoutError("notification body is a single value, not a structure")
     if profile is not None and profile.layout is Layout.POSITIONAL:
-        return _label_positional(body, profile)
+        return _label_positional(leaves, profile)
     labelled = _label_obis(
-        body, trailing_meter_number=bool(profile and profile.trailing_meter_number)
+        leaves, trailing_meter_number=bool(profile and profile.trailing_meter_number)
     )
     if not set(labelled.values) - {obis.CLOCK}:
         hint = "; the telegram has no OBIS codes: choose the operator's profile (--profile)"
@@ -59,73 +58,48 @@ def label_body(body: _axdr.Data, profile: Profile | None) -> Labelled:
     return labelled
 
 
-def _label_obis(body: Sequence[_axdr.Data], *, trailing_meter_number: bool) -> Labelled:
+def _label_obis(items: Sequence[Leaf], *, trailing_meter_number: bool) -> Labelled:
     """Flat triples (Netz NÖ), nested {OBIS, value[, scaler-unit]} (KSM West, AM550) and
     OBIS/value pairs (E450) all read as: an OBIS code, then its value, then optionally a
     scaler-unit structure. Reading in that order keeps a 6-byte value from passing for a code.
     """
     labelled = Labelled()
-    items = list(_flatten(body))
+    values = labelled.values
+    count = len(items)
     i = 0
-    while i < len(items):
+    while i < count:
         item = items[i]
-        if _is_obis(item) and i + 1 < len(items):
-            assert isinstance(item, bytes)
+        if type(item) is bytes and len(item) == 6 and i + 1 < count:
             code = format_obis(item)
             raw = items[i + 1]
             i += 2
             scaler, unit = 0, None
-            if i < len(items) and _is_scaler_unit(items[i]):
+            if i < count:
                 scaler_unit = items[i]
-                assert isinstance(scaler_unit, Structure)
-                scaler, unit = int(scaler_unit[0]), DLMS_UNITS.get(int(scaler_unit[1]), "")  # type: ignore[arg-type]
-                i += 1
-            labelled.values[code] = _value(code, raw, scaler, unit)
+                if type(scaler_unit) is ScalerUnit:
+                    scaler, unit = scaler_unit.scaler, DLMS_UNITS.get(scaler_unit.unit, "")
+                    i += 1
+            values[code] = _value(code, raw, scaler, unit)
             continue
         i += 1
-        if isinstance(item, bytes) and looks_like_datetime(item) and labelled.clock is None:
+        if isinstance(item, bytes) and labelled.clock is None and looks_like_datetime(item):
             labelled.clock = decode_datetime(item)
-        elif item is not None and not isinstance(item, Structure | list):
+        elif item is not None and not isinstance(item, ScalerUnit):
             labelled.unmapped.append(_plain(item))
     if trailing_meter_number and labelled.unmapped and isinstance(labelled.unmapped[-1], str):
         number = labelled.unmapped.pop()
-        labelled.values[obis.METER_NUMBER] = ObisValue(number, "")
-    if labelled.clock is not None and obis.CLOCK not in labelled.values:
-        labelled.values[obis.CLOCK] = ObisValue(labelled.clock, "")
+        values[obis.METER_NUMBER] = ObisValue(number, "")
+    if labelled.clock is not None and obis.CLOCK not in values:
+        values[obis.CLOCK] = ObisValue(labelled.clock, "")
     return labelled
 
 
-def _flatten(items: Sequence[_axdr.Data]) -> Iterator[_axdr.Data]:
-    """Leaves in order, keeping 2-element scaler-unit structures whole."""
-    for item in items:
-        if isinstance(item, Structure | list) and not _is_scaler_unit(item):
-            yield from _flatten(item)
-        else:
-            yield item
-
-
-def _is_obis(item: _axdr.Data) -> bool:
-    return isinstance(item, bytes) and len(item) == 6
-
-
-def _is_scaler_unit(item: _axdr.Data) -> bool:
-    return (
-        isinstance(item, Structure)
-        and len(item) == 2
-        and isinstance(item[0], int)
-        and isinstance(item[1], int)
-        and not isinstance(item[0], bool)
-        and -128 <= item[0] <= 127
-    )
-
-
-def _value(code: str, raw: _axdr.Data, scaler: int, unit: str | None) -> ObisValue:
-    if isinstance(raw, bool) or raw is None:
+def _value(code: str, raw: Leaf, scaler: int, unit: str | None) -> ObisValue:
+    if isinstance(raw, bool | ScalerUnit) or raw is None:
         raise PayloadError(f"{code}: value of type {type(raw).__name__} not supported")
     if isinstance(raw, int):
         if unit is None:
-            parts = code.split(".")
-            unit = _DEFAULT_UNITS.get((int(parts[2]), int(parts[3])), "")
+            unit = _default_unit(code)
         return ObisValue(scale(raw, scaler), unit)
     if isinstance(raw, bytes) and (code == obis.CLOCK or looks_like_datetime(raw)):
         return ObisValue(decode_datetime(raw), "")
@@ -136,7 +110,12 @@ def _value(code: str, raw: _axdr.Data, scaler: int, unit: str | None) -> ObisVal
     raise PayloadError(f"{code}: structured value not supported")
 
 
-def _plain(item: _axdr.Data) -> Value:
+def _default_unit(code: str) -> str:
+    parts = code.split(".")
+    return _DEFAULT_UNITS.get((int(parts[2]), int(parts[3])), "")
+
+
+def _plain(item: Leaf) -> Value:
     """An unlabelled leaf as a Value: text where the octets are printable."""
     if isinstance(item, bytes):
         if item.isascii() and item.decode("ascii").isprintable():
@@ -147,11 +126,10 @@ def _plain(item: _axdr.Data) -> Value:
     return item
 
 
-def _label_positional(body: Sequence[_axdr.Data], profile: Profile) -> Labelled:
+def _label_positional(leaves: Sequence[Leaf], profile: Profile) -> Labelled:
     labelled = Labelled()
-    leaves = list(_flatten(body))
     # The clock travels as an unlabelled 12-byte octet string in some positional layouts.
-    rest: list[_axdr.Data] = []
+    rest: list[Leaf] = []
     for item in leaves:
         if isinstance(item, bytes) and looks_like_datetime(item) and labelled.clock is None:
             labelled.clock = decode_datetime(item)

@@ -20,7 +20,10 @@ class DataNotification:
     invoke_id: int
     #: The push's own time stamp, when the meter sends one.
     sent_at: datetime | None
-    body: _axdr.Data
+    #: The body's leaves in order (see :func:`_axdr.decode_leaves`).
+    leaves: list[_axdr.Leaf]
+    #: Whether the body is a structure or array (a push always is).
+    compound: bool
 
 
 def decode_notification(apdu: bytes) -> DataNotification:
@@ -42,10 +45,13 @@ def decode_notification(apdu: bytes) -> DataNotification:
         pos += 1
     else:
         raise PayloadError(f"DATA-NOTIFICATION date-time of {size} bytes (0 or 12 expected)")
-    body, end = _axdr.decode_data(apdu, pos)
+    if pos >= len(apdu):
+        raise PayloadError("DATA-NOTIFICATION without a body")
+    compound = apdu[pos] in (_axdr.STRUCTURE, _axdr.ARRAY)
+    leaves, end = _axdr.decode_leaves(apdu, pos)
     if end != len(apdu):
         raise PayloadError(f"{len(apdu) - end} bytes after the DATA-NOTIFICATION body")
-    return DataNotification(invoke_id, sent_at, body)
+    return DataNotification(invoke_id, sent_at, leaves, compound)
 
 
 def encode_notification(body: bytes, *, invoke_id: int, sent_at: datetime | None) -> bytes:

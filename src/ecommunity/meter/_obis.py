@@ -54,11 +54,19 @@ METER_NUMBER: Final = "0.0.96.1.0.255"
 LOGICAL_DEVICE_NAME: Final = "0.0.42.0.0.255"
 
 
+_FORMATTED: dict[bytes, str] = {}
+
+
 def format_obis(code: bytes) -> str:
     """Format a 6-byte OBIS code as ``A.B.C.D.E.F``."""
-    if len(code) != 6:
-        raise ValueError(f"an OBIS code has 6 bytes, got {len(code)}")
-    return ".".join(map(str, code))
+    text = _FORMATTED.get(code)
+    if text is None:
+        if len(code) != 6:
+            raise ValueError(f"an OBIS code has 6 bytes, got {len(code)}")
+        text = ".".join(map(str, code))
+        if len(_FORMATTED) < 4096:  # a meter sends the same few dozen codes: cache them
+            _FORMATTED[code] = text
+    return text
 
 
 def parse_obis(text: str) -> bytes:

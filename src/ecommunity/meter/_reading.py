@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ecommunity.meter import _obis as obis
 
@@ -26,9 +26,11 @@ class TagCheck(enum.Enum):
     UNCHECKED = "unchecked"  # tag present, no authentication key given
 
 
-@dataclass(frozen=True, slots=True)
-class ObisValue:
-    """One register: a value with its unit (``""`` where the quantity has none)."""
+class ObisValue(NamedTuple):
+    """One register: a value with its unit (``""`` where the quantity has none).
+
+    A named tuple rather than a dataclass: a push carries dozens, and this is the hot path.
+    """
 
     value: Value
     unit: str
