@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 run-time failure (e.g. nothing decoded), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -35,6 +36,14 @@ def hex_key(text: str) -> bytes:
     if len(key) != 16:
         raise argparse.ArgumentTypeError(f"a key is 16 bytes (32 hex digits), got {len(key)} bytes")
     return key
+
+
+def line_settings(text: str) -> tuple[int, int, str, int]:
+    """Parse ``BAUD-8N1`` (also ``BAUD 8E1``) into (baudrate, bytesize, parity, stopbits)."""
+    match = re.fullmatch(r"(\d+)[- ,]?([5-8])([NEO])([12])", text.strip().upper())
+    if match is None:
+        raise argparse.ArgumentTypeError("line settings look like 9600-8E1 (baud-bits parity stop)")
+    return int(match[1]), int(match[2]), match[3], int(match[4])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0")
     _add_key_arguments(read, key_required=True)
     read.add_argument("--profile", default="amis", help="meter profile (default: amis)")
+    read.add_argument(
+        "--line",
+        type=line_settings,
+        help="override the profile's line settings, e.g. 2400-8N1 (some adapters need it)",
+    )
     read.add_argument("--db", default="readings.sqlite3", help="SQLite database file")
     read.add_argument("--json", action="store_true", help="print readings as JSON lines")
     read.set_defaults(handler=_run_read)
@@ -143,9 +157,16 @@ def _run_decode(args: argparse.Namespace) -> int:
 def _run_read(args: argparse.Namespace) -> int:
     from ecommunity.commands.meter import read_command
 
+    profile = _profile_or_none(args.profile)
+    if profile is not None and args.line is not None:
+        from dataclasses import replace
+
+        from ecommunity.meter import LineSettings
+
+        profile = replace(profile, line=LineSettings(*args.line))
     return read_command(
         port=args.port,
-        profile=_profile_or_none(args.profile),
+        profile=profile,
         key=args.key,
         auth_key=args.auth_key,
         db=args.db,

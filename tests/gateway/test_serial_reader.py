@@ -16,7 +16,6 @@ import itertools
 import json
 import logging
 import os
-import queue
 import select
 import signal
 import subprocess
@@ -26,7 +25,7 @@ import threading
 import time
 import tty
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,7 +39,6 @@ from ecommunity.gateway.serial_reader import (
     SerialPort,
     open_serial_port,
     run_reader,
-    stop_on_signals,
 )
 from ecommunity.gateway.store import ReadingStore
 from ecommunity.meter import (
@@ -483,42 +481,42 @@ def test_stop_interrupts_a_long_backoff(tmp_path: Path) -> None:
 
 
 class ReaderProcess:
-    """This file run as a script: a reader process whose stdout lines are collected."""
+    """``ecommunity meter read`` as a user runs it, with its JSON lines collected."""
 
     def __init__(self, db: Path, port: str) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-        }
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, str(db), port, KEY.hex()],
+            [
+                sys.executable, "-m", "ecommunity", "meter", "read",
+                "--port", port, "--profile", "amis", "--line", "9600-8N1",  # pty: no parity
+                "--key", KEY.hex(), "--db", str(db), "--json",
+            ],
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            env=env,
-        )
+        )  # fmt: skip
         self.reported: list[Key] = []
-        self.stats: dict[str, object] | None = None
-        self._lines: queue.Queue[str] = queue.Queue()
         self._pump = threading.Thread(target=self._read_stdout, daemon=True)
         self._pump.start()
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            kind, _, payload = line.partition(" ")
-            data = json.loads(payload)
-            if kind == "reading":
-                self.reported.append((datetime.fromisoformat(data["t"]), data["e"]))
-            else:
-                self.stats = data
+            data = json.loads(line)
+            stamp = datetime.fromisoformat(data["meter_timestamp"]).astimezone(UTC)
+            self.reported.append((stamp, data["energy_import_wh"]))
 
     def finish(self, sig: signal.Signals) -> int:
+        """Send ``sig`` unless it has ended; wait; return its exit code (idempotent)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         code = self.proc.wait(timeout=5)
         self._pump.join(timeout=5)
         assert self.proc.stdout is not None
+        assert self.proc.stderr is not None
         self.proc.stdout.close()
+        if not self.proc.stderr.closed:
+            self.stderr = self.proc.stderr.read()
+            self.proc.stderr.close()
         return code
 
 
@@ -562,34 +560,4 @@ def test_reader_killed_mid_stream_loses_nothing_it_reported(pty_pair: Pty, tmp_p
     assert acked_after
     assert acked_after <= set(final)
     assert set(final) <= {key_of(f.reading) for f in meter.sent}
-    assert second.stats is not None
-    assert second.stats["readings_stored"] == len(second.reported)
-
-
-def _reader_main(argv: list[str]) -> int:
-    db, port, key_hex = argv
-
-    def report(reading: Reading) -> None:
-        assert reading.meter_timestamp is not None
-        line = {
-            "t": reading.meter_timestamp.astimezone(UTC).isoformat(),
-            "e": reading.energy_import_wh,
-        }
-        print("reading", json.dumps(line), flush=True)
-
-    settings = ReaderSettings(
-        port=port,
-        profile=PTY_AMIS,
-        key=bytes.fromhex(key_hex),
-        retry_initial_s=0.05,
-        retry_max_s=0.2,
-    )
-    stop = threading.Event()
-    with ReadingStore(db) as store, stop_on_signals(stop):
-        stats = run_reader(settings, store, report, stop)
-    print("stats", json.dumps(asdict(stats)), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_reader_main(sys.argv[1:]))
+    assert f"stopped: {len(second.reported)} readings stored" in second.stderr
