@@ -218,3 +218,16 @@ def test_reading_is_frozen_and_json_ready() -> None:
     assert data["obis"]["1.0.32.7.0.255"] == {"value": 233.7, "unit": "V"}
     assert data["energy_import_wh"] == 12937
     assert replace(reading, power_import_w=5).power_import_w == 5
+
+
+@pytest.mark.parametrize("auth_key", [None, AUTH])
+def test_security_suite_1_as_tinetz_sends_it(auth_key: bytes | None) -> None:
+    profile = get_profile("tinetz")
+    frames = encode_dlms(kaifa_reading(), profile, key=KEY, auth_key=auth_key, security_suite=1)
+    apdu = b"".join(_mbus.decode_frame(f).data[2:] for f in frames)
+    assert apdu[10 + (2 if apdu[10] == 0x81 else 1)] in (0x21, 0x31)
+    decoder = StreamDecoder(profile, key=KEY, auth_key=auth_key)
+    decoder.feed(b"".join(frames))
+    (reading,) = list(decoder)
+    assert reading.energy_import_wh == 12937
+    assert reading.tag_check is (TagCheck.VERIFIED if auth_key else TagCheck.NOT_PRESENT)

@@ -155,18 +155,22 @@ def encrypt(
     system_title: bytes,
     frame_counter: int,
     auth_key: bytes | None = None,
+    security_suite: int = 0,
 ) -> bytes:
     """Build a general-glo-ciphering APDU: SC 0x30 with a tag when ``auth_key`` is given,
-    else SC 0x20 (encryption only, as Netz NÖ and Wiener Netze meters send)."""
+    else SC 0x20 (encryption only, as Netz NÖ and Wiener Netze meters send); the low bits
+    carry the security suite (TINETZ meters send suite 1: SC 0x21)."""
     if len(system_title) != 8:
         raise ValueError("the system title has 8 bytes")
+    if not 0 <= security_suite <= 0x0F:
+        raise ValueError("the security suite is 0..15")
     iv = system_title + frame_counter.to_bytes(4, "big")
     if auth_key is None:
-        security_control = SC_ENCRYPTED
+        security_control = SC_ENCRYPTED | security_suite
         ctr = Cipher(algorithms.AES(key), modes.CTR(iv + _CTR_START)).encryptor()
         payload = ctr.update(plaintext) + ctr.finalize()
     else:
-        security_control = SC_ENCRYPTED | SC_AUTHENTICATED
+        security_control = SC_ENCRYPTED | SC_AUTHENTICATED | security_suite
         encryptor = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
         encryptor.authenticate_additional_data(bytes((security_control,)) + auth_key)
         payload = encryptor.update(plaintext) + encryptor.finalize()

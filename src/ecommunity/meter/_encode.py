@@ -32,6 +32,7 @@ def encode_dlms(
     frame_counter: int = 1,
     invoke_id: int = 1,
     block_transfer: bool = False,
+    security_suite: int = 0,
 ) -> list[bytes]:
     """Encode a reading as the wire frames of one push, in order.
 
@@ -56,6 +57,7 @@ def encode_dlms(
             system_title=system_title,
             frame_counter=frame_counter,
             auth_key=auth_key,
+            security_suite=security_suite,
         )
     if profile.transport is Transport.P1_GCM:
         return [apdu]
