@@ -231,3 +231,24 @@ def test_security_suite_1_as_tinetz_sends_it(auth_key: bytes | None) -> None:
     (reading,) = list(decoder)
     assert reading.energy_import_wh == 12937
     assert reading.tag_check is (TagCheck.VERIFIED if auth_key else TagCheck.NOT_PRESENT)
+
+
+@pytest.mark.parametrize("name", ["dlms-mbus", "dlms-hdlc"])
+def test_no_values_from_inside_a_frame_that_failed_its_checksum(name: str) -> None:
+    # Without a profile the decoder also looks for bare APDUs (P1). The APDU inside a frame
+    # whose checksum failed must not be taken: with SC 0x20 nothing else catches the damage.
+    small = Reading.from_obis(
+        "x",
+        {"1.0.1.8.0.255": ObisValue(1000, "Wh"), "1.0.2.8.0.255": ObisValue(0, "Wh")},
+        meter_timestamp=datetime(2026, 11, 26, 9, 0, tzinfo=VIENNA),
+    )
+    (frame,) = encode_dlms(small, get_profile(name), key=KEY)
+    start = frame.index(b"\xdb\x08")
+    for pos in range(start + 20, len(frame) - 3):  # the ciphertext
+        corrupt = bytearray(frame)
+        corrupt[pos] ^= 0x01
+        decoder = StreamDecoder(None, key=KEY)
+        decoder.feed(bytes(corrupt))
+        decoder.close()
+        assert list(decoder) == [], f"byte {pos}"
+        assert decoder.stats.errors["checksum"] == 1

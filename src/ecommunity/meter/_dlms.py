@@ -81,7 +81,9 @@ def _decode_plain(
             meter_id=_meter_id(values) or system_title,
         )  # fmt: skip
     if apdu[:1] != bytes((DATA_NOTIFICATION,)):
-        raise PayloadError(f"APDU tag 0x{apdu[0]:02X} is not a DATA-NOTIFICATION")
+        # An HDLC frame may carry no information at all: an empty APDU is bad content too.
+        tag = f"0x{apdu[0]:02X}" if apdu else "missing"
+        raise PayloadError(f"APDU tag {tag} is not a DATA-NOTIFICATION")
     notification = decode_notification(apdu)
     labelled = label_body(notification.leaves, notification.compound, profile)
     timestamp: datetime | None = labelled.clock or notification.sent_at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import binascii
 import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,9 @@ from ecommunity.meter._reading import ObisValue
 
 VIENNA: Final = ZoneInfo("Europe/Vienna")
 _LINE: Final = re.compile(rb"^(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)((?:\([^)]*\))+)\r?$", re.M)
+#: A DSMR value: fixed-point digits. Decimal() would also take "Infinity", "NaN" and
+#: exponents such as "1E+999999999", whose conversion to int does not finish.
+_NUMBER: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _UNIT_FACTORS: Final = {
     "kWh": ("Wh", 1000),
     "kW": ("W", 1000),
@@ -82,11 +85,10 @@ def decode_telegram(text: bytes) -> tuple[dict[str, ObisValue], str]:
             values[obis.CLOCK] = ObisValue(decode_timestamp(raw), "")
             continue
         number, _, unit = raw.partition("*")
-        try:
-            value = Decimal(number)
-        except InvalidOperation:
+        if not _NUMBER.fullmatch(number):
             values[code] = ObisValue(_text(raw), "")
             continue
+        value = Decimal(number)
         target_unit, factor = _UNIT_FACTORS.get(unit, (unit, 1))
         value *= factor
         values[code] = ObisValue(
@@ -98,7 +100,8 @@ def decode_telegram(text: bytes) -> tuple[dict[str, ObisValue], str]:
 def decode_timestamp(raw: str) -> datetime:
     """``YYMMDDhhmmssX`` with X = S (summer) or W (winter), local time in Austria."""
     try:
-        local = datetime.strptime(raw[:12], "%y%m%d%H%M%S")
+        # YY is 20YY: strptime's %y would put 69..99 in the 1900s.
+        local = datetime.strptime("20" + raw[:12], "%Y%m%d%H%M%S")
     except ValueError as exc:
         raise PayloadError(f"DSMR timestamp {raw!r}: {exc}") from exc
     return local.replace(tzinfo=VIENNA, fold=0 if raw[12:13] == "S" else 1)

@@ -92,6 +92,7 @@ class StreamDecoder:
         self._blocks: list[bytes] = []
         self._block_next = 1
         self._flag_at = -1  # where the last HDLC frame's closing flag sits in the buffer
+        self._bare_after = 0  # no bare APDU before here: it lay inside a corrupt frame
 
     # -- the caller's side ------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -152,34 +153,50 @@ class StreamDecoder:
                 pos += 1
         del buf[:pos]
         self._flag_at = -1 if self._flag_at < pos else self._flag_at - pos
+        self._bare_after = max(0, self._bare_after - pos)
 
     def _frame(self, frame: bytes, pos: int, length: int) -> int:
         """Handle one measured frame; return where scanning goes on."""
         first = frame[0]
-        try:
-            if first == _hdlc.FLAG:
-                self._hdlc_frame(_hdlc.decode_frame(frame))
-                # The closing flag may open the next frame as well.
-                self._flag_at = pos + length - 1
-                return pos + length - 1
-            if first == _ciphering.GENERAL_GLO_CIPHERING:
-                self.stats.frames += 1
+        if first == _ciphering.GENERAL_GLO_CIPHERING:
+            if pos < self._bare_after:
+                # Inside a frame that failed its checksum: this "APDU" is that frame's
+                # corrupted payload, and with SC 0x20 nothing else would catch the damage.
+                self.stats.bytes_skipped += 1
+                return pos + 1
+            self.stats.frames += 1
+            try:
                 self._message(frame)
-                return pos + length
-            self._mbus_frame(_mbus.decode_frame(frame))
+            except MeterError as exc:
+                self._error(exc)
+                # A bare APDU has no checksum of its own: it may have been junk, so rescan.
+                return pos + 1
             return pos + length
+        link: _hdlc.HdlcFrame | _mbus.MbusFrame
+        try:
+            link = _hdlc.decode_frame(frame) if first == _hdlc.FLAG else _mbus.decode_frame(frame)
         except ChecksumError as exc:
             # A corrupt frame, or junk that looked like one: resynchronise on the next byte.
             self._error(exc)
             self.stats.bytes_skipped += 1
+            self._bare_after = pos + length
             return pos + 1
         except FramingError as exc:
             self._error(exc)
             return pos + 1
+        # The frame is sound on the wire: whatever its content, it is consumed whole.
+        try:
+            if isinstance(link, _hdlc.HdlcFrame):
+                self._hdlc_frame(link)
+            else:
+                self._mbus_frame(link)
         except MeterError as exc:
             self._error(exc)
-            # A bare APDU has no checksum of its own: it may have been junk, so rescan it.
-            return pos + 1 if first == _ciphering.GENERAL_GLO_CIPHERING else pos + length
+        if first == _hdlc.FLAG:
+            # The closing flag may open the next frame as well.
+            self._flag_at = pos + length - 1
+            return pos + length - 1
+        return pos + length
 
     def _mbus_frame(self, frame: _mbus.MbusFrame) -> None:
         self.stats.frames += 1
@@ -217,6 +234,11 @@ class StreamDecoder:
 
     def _hdlc_frame(self, frame: _hdlc.HdlcFrame) -> None:
         self.stats.frames += 1
+        if self._hdlc_parts and frame.information[:3] in _hdlc.LLC_HEADERS:
+            # HDLC UI frames carry no sequence number: a push opens with the LLC header, so
+            # one arriving mid-message means the last segment of the previous push was lost.
+            self._hdlc_parts = []
+            self._drop("HDLC", "a new push started before the last segment")
         self._hdlc_parts.append(frame.information)
         if frame.segmented:
             if sum(map(len, self._hdlc_parts)) > MAX_MESSAGE:
