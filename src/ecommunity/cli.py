@@ -99,6 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
     profiles = meter_commands.add_parser("profiles", help="list the supported meters")
     profiles.add_argument("--json", action="store_true", help="print JSON")
     profiles.set_defaults(handler=_run_profiles)
+    cloud = commands.add_parser("cloud", help="run the cloud service")
+    cloud_commands = cloud.add_subparsers(dest="cloud_command", metavar="COMMAND", required=True)
+    serve = cloud_commands.add_parser(
+        "serve",
+        help="serve the API (migrates the embedded SQLite database by itself)",
+        description="Serve the cloud API. Settings come from ECOMMUNITY_CLOUD_* variables; "
+        "flags override them. PostgreSQL must be migrated first (`cloud migrate`).",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument("--data-dir", help="where the embedded database lives")
+    serve.set_defaults(handler=_run_cloud_serve)
+    migrate = cloud_commands.add_parser("migrate", help="upgrade the database schema")
+    migrate.add_argument("--data-dir", help="where the embedded database lives")
+    migrate.set_defaults(handler=_run_cloud_migrate)
     return parser
 
 
@@ -178,6 +193,18 @@ def _run_profiles(args: argparse.Namespace) -> int:
     from ecommunity.commands.meter import profiles_command
 
     return profiles_command(as_json=args.json)
+
+
+def _run_cloud_serve(args: argparse.Namespace) -> int:
+    from ecommunity.commands.cloud import serve_command
+
+    return serve_command(host=args.host, port=args.port, data_dir=args.data_dir)
+
+
+def _run_cloud_migrate(args: argparse.Namespace) -> int:
+    from ecommunity.commands.cloud import migrate_command
+
+    return migrate_command(data_dir=args.data_dir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The cloud service: accounts, gateway pairing, ingestion and the live relay (FastAPI)."""

@@ -1,0 +1,62 @@
+"""The FastAPI application factory: settings in, app out. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+from ecommunity import __version__
+from ecommunity.cloud.db.engine import check_schema, make_engine, make_sessionmaker
+from ecommunity.cloud.errors import CloudError
+from ecommunity.cloud.limits import BodySizeLimit
+from ecommunity.cloud.settings import CloudSettings
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app. The database must already be migrated (``cloud serve`` sees to it)."""
+    from ecommunity.cloud.api import auth, devices, gateway, live, meters
+    from ecommunity.cloud.live.bus import make_bus
+
+    url = settings.effective_database_url
+    engine = engine or make_engine(url)
+    check_schema(engine, url)
+    bus = make_bus(settings.bus_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await bus.start()
+        try:
+            yield
+        finally:
+            await bus.close()
+
+    app = FastAPI(
+        title="eCommunity cloud API",
+        version=__version__,
+        description="Accounts, gateway pairing (RFC 8628), ingestion and live meter data.",
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    app.state.bus = bus
+
+    @app.exception_handler(CloudError)
+    async def _cloud_error(_request: Request, exc: CloudError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(
+            {"detail": exc.detail, "code": exc.code}, status_code=exc.status, headers=headers
+        )
+
+    app.add_middleware(BodySizeLimit, limit_bytes=settings.max_request_bytes)
+
+    for module in (auth, devices, gateway, meters, live):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

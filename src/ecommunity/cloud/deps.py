@@ -1,0 +1,112 @@
+"""FastAPI dependencies: the database session, the signed-in user, the calling gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ecommunity.cloud.db.models import Device, User, UserSession
+from ecommunity.cloud.errors import ForbiddenError, NotAuthenticatedError
+from ecommunity.cloud.security import same, token_hash
+from ecommunity.cloud.settings import CloudSettings
+
+SESSION_COOKIE = "ecommunity_session"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings(request: Request) -> CloudSettings:
+    settings: CloudSettings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+Settings = Annotated[CloudSettings, Depends(get_settings)]
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticatedError("Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The signed-in user of a request and the session they used."""
+
+    user: User
+    session: UserSession
+    via_cookie: bool
+
+
+def find_login(db: Session, token: str) -> UserSession | None:
+    """The live session a token belongs to, if any."""
+    login = db.scalar(select(UserSession).where(UserSession.token_hash == token_hash(token)))
+    if login is None or login.revoked_at is not None:
+        return None
+    if login.expires_at.replace(tzinfo=login.expires_at.tzinfo or UTC) <= datetime.now(UTC):
+        return None
+    return login
+
+
+def current_caller(request: Request, db: DbSession) -> Caller:
+    """The user, from a bearer token or the session cookie.
+
+    Cookie-authenticated writes must echo the session's CSRF token in ``X-CSRF-Token``:
+    a cross-site form cannot read it, so it cannot forge the write.
+    """
+    token = bearer_token(request.headers.get("authorization"))
+    via_cookie = token is None
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise NotAuthenticatedError("sign in first (bearer token or session cookie)")
+    login = find_login(db, token)
+    if login is None:
+        raise NotAuthenticatedError("the session is unknown, expired or signed out")
+    if via_cookie and request.method not in _SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not same(sent, login.csrf_token):
+            raise ForbiddenError(f"cookie-authenticated writes need the {CSRF_HEADER} header")
+    user = db.get(User, login.user_id)
+    if user is None:
+        raise NotAuthenticatedError("the account no longer exists")
+    return Caller(user=user, session=login, via_cookie=via_cookie)
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+
+
+def find_device(db: Session, token: str) -> Device | None:
+    device = db.scalar(select(Device).where(Device.token_hash == token_hash(token)))
+    if device is None or device.revoked_at is not None:
+        return None
+    return device
+
+
+def current_device(request: Request, db: DbSession) -> Device:
+    """The gateway calling with its device token (``Authorization: Bearer``)."""
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise NotAuthenticatedError("gateways authenticate with 'Authorization: Bearer <token>'")
+    device = find_device(db, token)
+    if device is None:
+        raise NotAuthenticatedError("the device token is unknown or revoked")
+    return device
+
+
+CurrentDevice = Annotated[Device, Depends(current_device)]

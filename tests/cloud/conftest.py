@@ -1,0 +1,80 @@
+"""Cloud test fixtures: every test runs on SQLite and on the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ecommunity.cloud.app import create_app
+from ecommunity.cloud.db.engine import migrate
+from ecommunity.cloud.db.models import Base
+from ecommunity.cloud.settings import CloudSettings
+from tests.services import POSTGRES_ADMIN_URL, require
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "cloud.sqlite3"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_database() -> Iterator[str]:
+    """A database of its own for this test run, migrated once, dropped at the end."""
+    admin = make_url(POSTGRES_ADMIN_URL)
+    require("PostgreSQL", admin.host or "127.0.0.1", admin.port or 5432)
+    name = f"ecommunity_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: a fresh SQLite file, or the run's PostgreSQL truncated."""
+    if request.param == "sqlite":
+        path = tmp_path / "cloud.sqlite3"
+        shutil.copy(request.getfixturevalue("_sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("_postgres_database")
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> CloudSettings:
+    return CloudSettings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        public_url="http://testserver",
+        device_poll_interval_s=1,
+    )
+
+
+@pytest.fixture
+def client(settings: CloudSettings) -> Iterator[TestClient]:
+    app = create_app(settings)
+    with TestClient(app) as test_client:
+        yield test_client
+    app.state.engine.dispose()

@@ -1,0 +1,38 @@
+"""The machine's PostgreSQL and Redis for tests: used for real, skipped only where absent.
+
+CI sets ECOMMUNITY_REQUIRE_SERVICES=1: there a missing service fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ECOMMUNITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("ECOMMUNITY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def services_required() -> bool:
+    return os.environ.get("ECOMMUNITY_REQUIRE_SERVICES", "") not in ("", "0")
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require(name: str, host: str, port: int) -> None:
+    """Skip (or fail, when services are required) unless ``host:port`` answers."""
+    if reachable(host, port):
+        return
+    message = f"{name} not reachable on {host}:{port}"
+    if services_required():
+        pytest.fail(message + " (ECOMMUNITY_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
