@@ -33,7 +33,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any, Final, Protocol
 
-from ecommunity.gateway.store import ReadingStore, to_epoch_ms
+from ecommunity.gateway.store import INSERT_SQL, ReadingStore, row_of
 from ecommunity.meter import (
     Keys,
     Reading,
@@ -478,28 +478,6 @@ def bench_amis(
 
 # --------------------------------------------------------------------------- 3. store
 
-_RAW_INSERT: Final = (
-    "INSERT INTO readings (meter_id, meter_timestamp_ms, received_at_ms, profile, "
-    "energy_import_wh, energy_export_wh, power_import_w, power_export_w, reading_json) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meter_id, meter_timestamp_ms) DO NOTHING"
-)
-
-
-def _row(reading: Reading, received_at: datetime) -> tuple[object, ...]:
-    """The store's row for a reading, built from public API (same columns and values)."""
-    timestamp = reading.meter_timestamp
-    return (
-        reading.meter_id or "",
-        None if timestamp is None else to_epoch_ms(timestamp),
-        to_epoch_ms(received_at),
-        reading.profile,
-        reading.energy_import_wh,
-        reading.energy_export_wh,
-        reading.power_import_w,
-        reading.power_export_w,
-        json.dumps(reading.to_json(), separators=(",", ":")),
-    )
-
 
 class _FreshFiles:
     """A new database file name per round, so every round inserts new rows."""
@@ -574,7 +552,7 @@ class RawSide:
             conn.execute("PRAGMA synchronous = FULL")
             start = perf_counter()
             conn.execute("BEGIN")
-            conn.executemany(_RAW_INSERT, self.rows)
+            conn.executemany(INSERT_SQL, self.rows)
             conn.execute("COMMIT")
             elapsed = perf_counter() - start
         finally:
@@ -608,7 +586,7 @@ def bench_store(
 ) -> dict[str, Any]:
     received = datetime(2026, 11, 1, tzinfo=UTC)
     pairs = [(r, received + timedelta(seconds=i)) for i, r in enumerate(readings)]
-    rows = [_row(r, t) for r, t in pairs]
+    rows = [row_of(r, t) for r, t in pairs]
     with tempfile.TemporaryDirectory(prefix="ecommunity-bench-", dir=directory) as tmp:
         where = Path(tmp)
         store, raw = measure(

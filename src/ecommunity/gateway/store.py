@@ -67,7 +67,7 @@ _COLUMNS: Final = (
     "id, meter_id, meter_timestamp_ms, received_at_ms, profile, energy_import_wh, "
     "energy_export_wh, power_import_w, power_export_w, reading_json"
 )
-_INSERT: Final = (
+INSERT_SQL: Final = (
     "INSERT INTO readings (meter_id, meter_timestamp_ms, received_at_ms, profile, "
     "energy_import_wh, energy_export_wh, power_import_w, power_export_w, reading_json) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -216,9 +216,9 @@ class ReadingStore:
             sqlite3.Error: the write failed (disk full, database locked too long); nothing
                 was stored.
         """
-        row = _row(reading, received_at)
+        row = row_of(reading, received_at)
         with self._lock, self._transaction():
-            cursor = self._conn.execute(_INSERT, row)
+            cursor = self._conn.execute(INSERT_SQL, row)
         return cursor.rowcount == 1
 
     def add_many(self, readings: Iterable[tuple[Reading, datetime]]) -> int:
@@ -230,11 +230,11 @@ class ReadingStore:
         Raises:
             ValueError, sqlite3.Error: as :meth:`add`; on error nothing is stored.
         """
-        rows = [_row(reading, received_at) for reading, received_at in readings]
+        rows = [row_of(reading, received_at) for reading, received_at in readings]
         added = 0
         with self._lock, self._transaction():
             for row in rows:
-                added += self._conn.execute(_INSERT, row).rowcount
+                added += self._conn.execute(INSERT_SQL, row).rowcount
         return added
 
     def count(self) -> int:
@@ -280,7 +280,8 @@ class ReadingStore:
         self.close()
 
 
-def _row(reading: Reading, received_at: datetime) -> tuple[object, ...]:
+def row_of(reading: Reading, received_at: datetime) -> tuple[object, ...]:
+    """The row :data:`INSERT_SQL` stores for a reading (also used by the store benchmark)."""
     timestamp = reading.meter_timestamp
     return (
         reading.meter_id or "",
