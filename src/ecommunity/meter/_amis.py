@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -239,22 +239,17 @@ def decode_amis(frame: _mbus.MbusFrame, key: bytes | None, profile: str = "amis"
         meter_timestamp=clock,
         frame_counter=header.access_number,
     )
-    # AMIS has one reactive tariff register (x.8.1); it is the meter's reactive total.
-    return _with_reactive_totals(reading, values)
-
-
-def _with_reactive_totals(reading: Reading, values: Mapping[str, ObisValue]) -> Reading:
-    from dataclasses import replace
-
-    def whole(code: str) -> int | None:
-        item = values.get(code)
-        return item.value if item is not None and isinstance(item.value, int) else None
-
+    # AMIS has one reactive register per direction, tariff 1 (x.8.1): the meter's total.
     return replace(
         reading,
-        reactive_energy_import_varh=whole(REACTIVE_ENERGY_IMPORT_T1),
-        reactive_energy_export_varh=whole(REACTIVE_ENERGY_EXPORT_T1),
+        reactive_energy_import_varh=_counter(values, REACTIVE_ENERGY_IMPORT_T1),
+        reactive_energy_export_varh=_counter(values, REACTIVE_ENERGY_EXPORT_T1),
     )
+
+
+def _counter(values: Mapping[str, ObisValue], code: str) -> int | None:
+    item = values.get(code)
+    return item.value if item is not None and isinstance(item.value, int) else None
 
 
 def encode_amis(
