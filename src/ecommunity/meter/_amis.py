@@ -111,6 +111,8 @@ def decrypt(frame: _mbus.MbusFrame, key: bytes | None) -> tuple[AmisHeader, byte
     header = decode_header(frame.data)
     if header.security_mode != 5:
         raise FramingError(f"AMIS frame with security mode {header.security_mode}, expected 5")
+    if header.encrypted_blocks == 0:
+        raise FramingError("AMIS frame with no encrypted blocks (configuration word)")
     length = 16 * header.encrypted_blocks
     ciphertext = frame.data[HEADER_LEN : HEADER_LEN + length]
     if len(ciphertext) != length:

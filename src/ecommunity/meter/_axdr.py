@@ -234,8 +234,14 @@ def decode_leaves(buf: bytes, pos: int = 0) -> tuple[list[Leaf], int]:
                     count, pos = decode_length(buf, pos + 1)
                     remaining += count
                     continue
-                scaler_unit = buf[pos + 2] == INT8 and buf[pos + 4] == ENUM
-                if count == 2 and tag == STRUCTURE and scaler_unit:
+                # Look ahead only where a scaler-unit can be: an empty array or a one-element
+                # structure may end the data, and reading past it is not a truncation.
+                if (
+                    count == 2
+                    and tag == STRUCTURE
+                    and buf[pos + 2] == INT8
+                    and buf[pos + 4] == ENUM
+                ):
                     scaler = buf[pos + 3]
                     append(ScalerUnit(scaler - 256 if scaler > 127 else scaler, buf[pos + 5]))
                     pos += 6

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ecommunity.meter._axdr import decode_length, encode_length
-from ecommunity.meter._errors import FramingError, MissingKeyError
+from ecommunity.meter._errors import FramingError, MissingKeyError, PayloadError
 from ecommunity.meter._reading import TagCheck
 
 GENERAL_GLO_CIPHERING: Final = 0xDB
@@ -57,7 +57,7 @@ def measure_apdu(buf: bytes | bytearray, pos: int) -> int:
         return -1
     first = buf[pos + 10]
     size = 1 if first < 0x80 else 1 + (first & 0x7F)
-    if size > 3:
+    if size > 3 or first == 0x80:  # 0x80 is not a definite BER length
         return -1
     if available < 10 + size + 1:
         return 0
@@ -80,7 +80,10 @@ def parse(apdu: bytes) -> GloCiphered:
     if len(apdu) < 16 or apdu[0] != GENERAL_GLO_CIPHERING or apdu[1] != 8:
         raise FramingError(f"not a general-glo-ciphering APDU (starts {apdu[:2].hex()})")
     system_title = apdu[2:10]
-    length, pos = decode_length(apdu, 10)
+    try:
+        length, pos = decode_length(apdu, 10)
+    except PayloadError as exc:
+        raise FramingError(f"general-glo-ciphering length: {exc}") from None
     if pos + length != len(apdu) or length < 5:
         raise FramingError(
             f"general-glo-ciphering length {length} does not fit {len(apdu) - pos} bytes"

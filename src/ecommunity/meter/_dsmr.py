@@ -18,6 +18,7 @@ _LINE: Final = re.compile(rb"^(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)((?:\([^)]*\))+)\r?
 #: A DSMR value: fixed-point digits. Decimal() would also take "Infinity", "NaN" and
 #: exponents such as "1E+999999999", whose conversion to int does not finish.
 _NUMBER: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_IDENTIFIER: Final = re.compile(r"^\d+\.\d+\.96\.(1|13)\.")
 _UNIT_FACTORS: Final = {
     "kWh": ("Wh", 1000),
     "kW": ("W", 1000),
@@ -63,6 +64,10 @@ def check_telegram(text: bytes) -> bytes:
         stated = int(text[end + 1 : end + 5], 16)
     except ValueError:
         raise PayloadError(f"DSMR CRC {text[end + 1 : end + 5]!r} is not hex") from None
+    if text[end + 5 :] not in (b"", b"\r\n"):
+        # A telegram ends with its CRC line: bytes after it mean the payload is not one
+        # telegram (the CRC alone would pass a telegram with junk appended).
+        raise PayloadError(f"{len(text) - end - 5} unexpected bytes after the DSMR CRC")
     computed = crc16_arc(text[: end + 1])
     if computed != stated:
         raise ChecksumError("DSMR CRC", computed, stated)
@@ -85,7 +90,9 @@ def decode_telegram(text: bytes) -> tuple[dict[str, ObisValue], str]:
             values[obis.CLOCK] = ObisValue(decode_timestamp(raw), "")
             continue
         number, _, unit = raw.partition("*")
-        if not _NUMBER.fullmatch(number):
+        if _IDENTIFIER.match(code) or not _NUMBER.fullmatch(number):
+            # Equipment identifiers (96.1.x) and text messages (96.13.x) are hex-encoded
+            # text, even when every hex digit happens to be a decimal digit.
             values[code] = ObisValue(_text(raw), "")
             continue
         value = Decimal(number)

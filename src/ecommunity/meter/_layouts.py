@@ -152,14 +152,12 @@ def _label_positional(leaves: Sequence[Leaf], profile: Profile) -> Labelled:
         labelled.values[position.obis] = _value(position.obis, raw, position.scaler, position.unit)
         used.add(index)
     for index, item in enumerate(rest):
-        if index in used:
+        if index in used or item is None:  # null-data carries nothing, as in _label_obis
             continue
         value = _plain(item)
-        if (
-            isinstance(value, str)
-            and obis.METER_NUMBER not in labelled.values
-            and not isinstance(item, int)
-        ):
+        # Only an octet or text string can be the meter number: _plain also makes text of
+        # booleans and floats, which are not identifiers.
+        if isinstance(item, bytes | str) and obis.METER_NUMBER not in labelled.values:
             labelled.values[obis.METER_NUMBER] = ObisValue(value, "")
         else:
             labelled.unmapped.append(value)

@@ -225,12 +225,10 @@ class StreamDecoder:
             raise FramingError(f"M-Bus segment {number} out of order (expected {self._mbus_next})")
         self._mbus_parts.append(frame.data[2:])
         self._mbus_next = number + 1
+        # At most 16 consecutive segments of 253 bytes: bounded without a check of its own.
         if last:
             message, self._mbus_parts = b"".join(self._mbus_parts), []
             self._message(message)
-        elif sum(map(len, self._mbus_parts)) > MAX_MESSAGE:
-            self._mbus_parts = []
-            raise FramingError(f"M-Bus message longer than {MAX_MESSAGE} bytes")
 
     def _hdlc_frame(self, frame: _hdlc.HdlcFrame) -> None:
         self.stats.frames += 1
