@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 
 from ecommunity import __version__
@@ -22,18 +24,22 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
     """Build the app. The database must already be migrated (``cloud serve`` sees to it)."""
     from ecommunity.cloud.api import auth, devices, gateway, live, meters
     from ecommunity.cloud.live.bus import make_bus
+    from ecommunity.cloud.live.hub import LiveHub
 
     url = settings.effective_database_url
     engine = engine or make_engine(url)
     check_schema(engine, url)
     bus = make_bus(settings.bus_url)
+    live_hub = LiveHub(bus)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await bus.start()
+        await live_hub.start()
         try:
             yield
         finally:
+            await live_hub.close()
             await bus.close()
 
     app = FastAPI(
@@ -47,6 +53,7 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.bus = bus
+    app.state.live = live_hub
 
     @app.exception_handler(CloudError)
     async def _cloud_error(_request: Request, exc: CloudError) -> JSONResponse:
@@ -54,6 +61,17 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
         return JSONResponse(
             {"detail": exc.detail, "code": exc.code}, status_code=exc.status, headers=headers
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default handler echoes each bad input: that may be a password, and a lone
+        # surrogate in it (valid JSON, not UTF-8) made the response itself fail with a 500.
+        problems = [
+            {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+            for error in exc.errors()
+        ]
+        body = json.dumps({"detail": problems, "code": "invalid_request"}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
 
     app.add_middleware(BodySizeLimit, limit_bytes=settings.max_request_bytes)
 

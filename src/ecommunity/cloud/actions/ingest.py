@@ -1,0 +1,297 @@
+"""Ingestion: store what a gateway uploads, once, and flag what a meter cannot have measured.
+
+A reading is compared with its unflagged neighbours in time, per energy counter:
+
+- lower than the previous reading (or higher than the next stored one): the counter ran
+  backwards, :data:`FLAG_COUNTER_BACKWARDS`;
+- more than :data:`MAX_POWER_W` on average since the previous reading (plus
+  :data:`JUMP_SLACK_WH` for counter resolution): :data:`FLAG_IMPLAUSIBLE_JUMP`.
+
+Flagged readings are stored, so that nothing a meter sent is lost, but they never enter energy
+sums, and they are not neighbours for later checks: one glitch must not flag all that follows.
+Stored rows are never rewritten: when a late reading disagrees with them, the late one is
+flagged.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from ecommunity.cloud.db import readings as queries
+from ecommunity.cloud.db.models import (
+    FLAG_COUNTER_BACKWARDS,
+    FLAG_IMPLAUSIBLE_JUMP,
+    Device,
+    MinuteReading,
+    RawReading,
+)
+from ecommunity.cloud.db.readings import CounterPoint, StoredReading
+from ecommunity.cloud.errors import CloudError, ConflictError
+from ecommunity.cloud.schemas import ReadingIn
+
+logger = logging.getLogger(__name__)
+
+#: The highest average power a household connection can draw or feed in. [W]
+MAX_POWER_W = 100_000
+#: Allowed on top of MAX_POWER_W between two readings: counters resolve to 1 Wh or coarser. [Wh]
+JUMP_SLACK_WH = 1_000
+#: A gateway reads one meter; a few more are allowed, an unbounded number is not.
+MAX_METERS_PER_DEVICE = 16
+#: No smart meter reading is older; an earlier time stamp is a meter clock that lost power.
+EARLIEST_AT = datetime(2000, 1, 1, tzinfo=UTC)
+#: How far a meter's clock may run ahead of ours before its time stamps are refused.
+MAX_CLOCK_AHEAD = timedelta(days=1)
+
+
+class TooManyMetersError(ConflictError):
+    code = "too_many_meters"
+
+
+class ReadingTimeError(CloudError):
+    status = 422
+    code = "implausible_time"
+
+
+class ReadingTextError(CloudError):
+    status = 422
+    code = "bad_text"
+
+
+def _storable(text: str) -> bool:
+    # PostgreSQL text cannot hold NUL, and a lone surrogate (legal in JSON escapes) has no
+    # UTF-8 form: either would fail in the driver as a server error.
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _in_utc(readings: Sequence[ReadingIn], now: datetime) -> list[tuple[datetime, ReadingIn]]:
+    """Each reading with its instant in UTC, once checked that it can be stored."""
+    latest = now + MAX_CLOCK_AHEAD
+    texts_seen: set[str] = set()
+    checked = []
+    for reading in readings:
+        for text in (reading.meter_serial, reading.profile):
+            if text not in texts_seen:
+                if not _storable(text):
+                    raise ReadingTextError(
+                        "meter_serial and profile must be text without NUL characters"
+                    )
+                texts_seen.add(text)
+        at = reading.measured_at
+        # The year first: converting year 9999 with a negative offset to UTC would overflow.
+        if EARLIEST_AT.year <= at.year <= latest.year:
+            at = at.astimezone(UTC)
+            if EARLIEST_AT <= at <= latest:
+                checked.append((at, reading))
+                continue
+        raise ReadingTimeError(
+            f"measured_at {reading.measured_at.isoformat()} is outside "
+            f"{EARLIEST_AT.isoformat()} … {latest.isoformat()}: is the meter's clock set?"
+        )
+    return checked
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one upload did."""
+
+    #: New rows stored (flagged ones included).
+    accepted: int
+    #: Readings already stored (or repeated in the upload), not stored again.
+    duplicates: int
+    #: New rows stored with a ``FLAG_*`` bit.
+    flagged: int
+    #: The new rows, oldest first per meter, for publishing after the commit.
+    new: list[StoredReading] = field(default_factory=list)
+
+
+def flag_names(flags: int) -> list[str]:
+    """The API names of a reading's ``FLAG_*`` bits."""
+    names = []
+    if flags & FLAG_COUNTER_BACKWARDS:
+        names.append("counter_backwards")
+    if flags & FLAG_IMPLAUSIBLE_JUMP:
+        names.append("implausible_jump")
+    return names
+
+
+def max_increase_wh(elapsed: timedelta) -> float:
+    """The largest counter increase believable over ``elapsed``. [Wh]"""
+    return MAX_POWER_W * elapsed.total_seconds() / 3600 + JUMP_SLACK_WH
+
+
+class _Timeline:
+    """One counter's unflagged values of one meter, sorted by time."""
+
+    def __init__(self, points: Sequence[CounterPoint | None]) -> None:
+        ordered = sorted(
+            (point for point in points if point is not None), key=lambda point: point.measured_at
+        )
+        self.times = [point.measured_at for point in ordered]
+        self.values = [point.value_wh for point in ordered]
+
+    def check(self, at: datetime, value_wh: int) -> tuple[int, int]:
+        """The flags ``value_wh`` at ``at`` earns against its neighbours, and where it goes."""
+        times = self.times
+        # Uploads come in time order, mostly after everything known: skip the search then.
+        index = len(times) if not times or at > times[-1] else bisect.bisect_left(times, at)
+        flags = 0
+        if index > 0:
+            previous_wh = self.values[index - 1]
+            if value_wh < previous_wh:
+                flags |= FLAG_COUNTER_BACKWARDS
+            elif value_wh - previous_wh > max_increase_wh(at - times[index - 1]):
+                flags |= FLAG_IMPLAUSIBLE_JUMP
+        if index < len(times) and value_wh > self.values[index]:
+            flags |= FLAG_COUNTER_BACKWARDS
+        return flags, index
+
+    def insert(self, index: int, at: datetime, value_wh: int) -> None:
+        self.times.insert(index, at)
+        self.values.insert(index, value_wh)
+
+
+def _classify(
+    db: Session,
+    model: type[MinuteReading] | type[RawReading],
+    meter_id: int,
+    batch: list[tuple[datetime, ReadingIn]],
+) -> tuple[list[StoredReading], int]:
+    """The rows to insert for one meter (flagged as they deserve) and the duplicates."""
+    by_time: dict[datetime, ReadingIn] = {}
+    for at, reading in batch:
+        by_time.setdefault(at, reading)
+    duplicates = len(batch) - len(by_time)
+    start, end = min(by_time), max(by_time)
+    window = queries.readings_between(db, model, meter_id, start, end)
+    stored_at = {row.measured_at for row in window}
+    around = queries.neighbours(db, model, meter_id, start, end)
+    good = [row for row in window if row.flags == 0]
+    imports = _Timeline(
+        [around.import_before, around.import_after]
+        + [
+            CounterPoint(row.measured_at, row.energy_import_wh)
+            for row in good
+            if row.energy_import_wh is not None
+        ]
+    )
+    exports = _Timeline(
+        [around.export_before, around.export_after]
+        + [
+            CounterPoint(row.measured_at, row.energy_export_wh)
+            for row in good
+            if row.energy_export_wh is not None
+        ]
+    )
+    rows: list[StoredReading] = []
+    for at in sorted(by_time):
+        if at in stored_at:
+            duplicates += 1
+            continue
+        reading = by_time[at]
+        energy_import, energy_export = reading.energy_import_wh, reading.energy_export_wh
+        import_flags = export_flags = import_index = export_index = 0
+        if energy_import is not None:
+            import_flags, import_index = imports.check(at, energy_import)
+        if energy_export is not None:
+            export_flags, export_index = exports.check(at, energy_export)
+        flags = import_flags | export_flags
+        if flags == 0:
+            if energy_import is not None:
+                imports.insert(import_index, at, energy_import)
+            if energy_export is not None:
+                exports.insert(export_index, at, energy_export)
+        rows.append(
+            StoredReading(
+                meter_id=meter_id,
+                measured_at=at,
+                energy_import_wh=energy_import,
+                energy_export_wh=energy_export,
+                power_import_w=reading.power_import_w,
+                power_export_w=reading.power_export_w,
+                flags=flags,
+            )
+        )
+    return rows, duplicates
+
+
+def ingest_readings(
+    db: Session, device: Device, readings: Sequence[ReadingIn], *, raw: bool = False
+) -> IngestResult:
+    """Store a gateway's readings: minute readings, or raw live pushes when ``raw``.
+
+    Binds the device's meter on first sight of its serial. Idempotent: a reading already
+    stored (same meter and instant) counts as a duplicate and changes nothing. Commits once.
+
+    Raises (and stores nothing) :class:`TooManyMetersError` when the upload would give the
+    device more than :data:`MAX_METERS_PER_DEVICE` meters, :class:`ReadingTimeError` when a
+    time stamp lies before :data:`EARLIEST_AT` or more than :data:`MAX_CLOCK_AHEAD` ahead,
+    :class:`ReadingTextError` when a serial or profile cannot be stored as text.
+    """
+    if not readings:
+        return IngestResult(accepted=0, duplicates=0, flagged=0)
+    model = RawReading if raw else MinuteReading
+    now = datetime.now(UTC)
+    by_serial: dict[str, list[tuple[datetime, ReadingIn]]] = {}
+    for at, reading in _in_utc(readings, now):
+        by_serial.setdefault(reading.meter_serial, []).append((at, reading))
+    try:
+        unknown = [s for s in by_serial if queries.find_meter(db, device.id, s) is None]
+        if unknown and queries.count_meters(db, device.id) + len(unknown) > MAX_METERS_PER_DEVICE:
+            raise TooManyMetersError(
+                f"a gateway may read at most {MAX_METERS_PER_DEVICE} meters; "
+                f"this upload adds {len(unknown)} new meter serials"
+            )
+        pending: list[StoredReading] = []
+        duplicates = 0
+        for serial, batch in by_serial.items():
+            meter = queries.bind_meter(db, device.id, serial, batch[0][1].profile, now)
+            rows, repeated = _classify(db, model, meter.id, batch)
+            pending.extend(rows)
+            duplicates += repeated
+        inserted = queries.insert_readings(db, model, pending, now)
+        queries.touch_device(db, device.id, now)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    # A row that a concurrent upload stored first is that upload's, and a duplicate here.
+    new = [row for row in pending if (row.meter_id, row.measured_at) in inserted]
+    duplicates += len(pending) - len(new)
+    flagged = sum(1 for row in new if row.flags)
+    if flagged:
+        logger.info("device %d: %d of %d new readings flagged", device.id, flagged, len(new))
+    return IngestResult(accepted=len(new), duplicates=duplicates, flagged=flagged, new=new)
+
+
+def purge_old_readings(
+    db: Session, *, raw_retention_days: int, minute_retention_days: int, now: datetime
+) -> tuple[int, int]:
+    """Apply retention: drop raw and minute readings older than their limits. Commits.
+
+    Returns how many raw and minute readings went.
+    """
+    try:
+        raw = queries.delete_readings_before(
+            db, RawReading, now - timedelta(days=raw_retention_days)
+        )
+        minute = queries.delete_readings_before(
+            db, MinuteReading, now - timedelta(days=minute_retention_days)
+        )
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    logger.info("retention: %d raw and %d minute readings deleted", raw, minute)
+    return raw, minute

@@ -1,0 +1,431 @@
+"""Queries and writes for meters and their readings. SQL only here (and in ``postgres.py``).
+
+SQLite hands instants back without a zone, PostgreSQL in the session's zone: every function
+here returns timezone-aware UTC, and callers pass timezone-aware instants.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    ScalarSelect,
+    column,
+    delete,
+    select,
+    update,
+    values,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from ecommunity.cloud.db import postgres
+from ecommunity.cloud.db.models import Device, Meter, MinuteReading, RawReading
+
+logger = logging.getLogger(__name__)
+
+#: Either reading table: they share their columns.
+ReadingModel = type[MinuteReading] | type[RawReading]
+
+#: Below this many rows a plain multi-row INSERT beats PostgreSQL's COPY round trips.
+COPY_THRESHOLD = 100
+#: Boundaries looked up per statement: keeps the bind parameters well below SQLite's limit.
+_BOUNDARY_CHUNK = 1000
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a zone-less value from SQLite *is* UTC (that is how it was stored)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    """A reading row of either table."""
+
+    meter_id: int
+    #: The meter's time stamp, UTC.
+    measured_at: datetime
+    #: Energy counters. [Wh]
+    energy_import_wh: int | None
+    energy_export_wh: int | None
+    #: Instantaneous power. [W]
+    power_import_w: int | None
+    power_export_w: int | None
+    #: ``FLAG_*`` bits of :mod:`ecommunity.cloud.db.models`.
+    flags: int
+
+
+@dataclass(frozen=True)
+class CounterPoint:
+    """A counter value at an instant (of an unflagged reading)."""
+
+    measured_at: datetime
+    #: [Wh]
+    value_wh: int
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The unflagged counter values just outside a time window, per counter."""
+
+    import_before: CounterPoint | None
+    export_before: CounterPoint | None
+    import_after: CounterPoint | None
+    export_after: CounterPoint | None
+
+
+@dataclass(frozen=True)
+class BoundaryCounters:
+    """The last unflagged counter values at or before ``at``, per counter."""
+
+    at: datetime
+    energy_import: CounterPoint | None
+    energy_export: CounterPoint | None
+
+
+# --- meters -------------------------------------------------------------------------------------
+
+
+def _dialect_insert(
+    db: Session, table: type[Meter] | ReadingModel
+) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that knows ``ON CONFLICT DO NOTHING`` on both engines."""
+    if db.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def find_meter(db: Session, device_id: int, serial: str) -> Meter | None:
+    return db.scalar(select(Meter).where(Meter.device_id == device_id, Meter.serial == serial))
+
+
+def bind_meter(db: Session, device_id: int, serial: str, profile: str, now: datetime) -> Meter:
+    """The device's meter ``serial``, created on first sight (safe against a concurrent twin).
+
+    A profile learnt later fills in an empty one; a known profile is not overwritten.
+    """
+    meter = find_meter(db, device_id, serial)
+    if meter is None:
+        statement = _dialect_insert(db, Meter).values(
+            device_id=device_id, serial=serial, profile=profile, created_at=now
+        )
+        db.execute(statement.on_conflict_do_nothing(index_elements=["device_id", "serial"]))
+        meter = find_meter(db, device_id, serial)
+        assert meter is not None, "inserted or found by the conflict"
+        logger.info("device %d bound meter %r (id %d)", device_id, serial, meter.id)
+    elif profile and not meter.profile:
+        meter.profile = profile
+    return meter
+
+
+def count_meters(db: Session, device_id: int) -> int:
+    return len(db.scalars(select(Meter.id).where(Meter.device_id == device_id)).all())
+
+
+def meters_of_user(db: Session, user_id: int) -> list[Meter]:
+    """The meters of every device the user paired (revoked ones too: the history stays theirs)."""
+    statement = (
+        select(Meter)
+        .join(Device, Device.id == Meter.device_id)
+        .where(Device.user_id == user_id)
+        .order_by(Meter.id)
+    )
+    return list(db.scalars(statement))
+
+
+def meter_of_user(db: Session, user_id: int, meter_id: int) -> Meter | None:
+    """The meter, if one of the user's devices reads it."""
+    statement = (
+        select(Meter)
+        .join(Device, Device.id == Meter.device_id)
+        .where(Meter.id == meter_id, Device.user_id == user_id)
+    )
+    return db.scalar(statement)
+
+
+def touch_device(db: Session, device_id: int, now: datetime) -> None:
+    """Remember when the device last delivered data."""
+    db.execute(update(Device).where(Device.id == device_id).values(last_seen_at=now))
+
+
+# --- readings -----------------------------------------------------------------------------------
+
+
+def readings_between(
+    db: Session,
+    model: ReadingModel,
+    meter_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    include_end: bool = True,
+    limit: int | None = None,
+) -> list[StoredReading]:
+    """The meter's readings from ``start`` to ``end`` (included unless not ``include_end``),
+    oldest first, at most ``limit``."""
+    before_end = model.measured_at <= end if include_end else model.measured_at < end
+    statement = (
+        select(
+            model.measured_at,
+            model.energy_import_wh,
+            model.energy_export_wh,
+            model.power_import_w,
+            model.power_export_w,
+            model.flags,
+        )
+        .where(model.meter_id == meter_id, model.measured_at >= start, before_end)
+        .order_by(model.measured_at)
+        .limit(limit)
+    )
+    return [
+        StoredReading(
+            meter_id=meter_id,
+            measured_at=as_utc(at),
+            energy_import_wh=energy_import_wh,
+            energy_export_wh=energy_export_wh,
+            power_import_w=power_import_w,
+            power_export_w=power_export_w,
+            flags=flags,
+        )
+        for at, energy_import_wh, energy_export_wh, power_import_w, power_export_w, flags in (
+            db.execute(statement)
+        )
+    ]
+
+
+def _counter_point(
+    db: Session,
+    model: ReadingModel,
+    meter_id: int,
+    counter: InstrumentedAttribute[int | None],
+    condition: ColumnElement[bool],
+    *,
+    latest: bool,
+) -> CounterPoint | None:
+    order = model.measured_at.desc() if latest else model.measured_at.asc()
+    statement = (
+        select(model.measured_at, counter)
+        .where(model.meter_id == meter_id, model.flags == 0, counter.is_not(None), condition)
+        .order_by(order)
+        .limit(1)
+    )
+    row = db.execute(statement).first()
+    if row is None or row[1] is None:
+        return None
+    return CounterPoint(as_utc(row[0]), row[1])
+
+
+def neighbours(
+    db: Session, model: ReadingModel, meter_id: int, start: datetime, end: datetime
+) -> Neighbours:
+    """The last unflagged counters before ``start`` and the first after ``end``."""
+    before = model.measured_at < start
+    after = model.measured_at > end
+    imp, exp = model.energy_import_wh, model.energy_export_wh
+    with _index_walks(db):
+        return Neighbours(
+            import_before=_counter_point(db, model, meter_id, imp, before, latest=True),
+            export_before=_counter_point(db, model, meter_id, exp, before, latest=True),
+            import_after=_counter_point(db, model, meter_id, imp, after, latest=False),
+            export_after=_counter_point(db, model, meter_id, exp, after, latest=False),
+        )
+
+
+@contextmanager
+def _index_walks(db: Session) -> Iterator[None]:
+    """See :func:`postgres.index_walks`; SQLite plans these lookups well by itself."""
+    if db.get_bind().dialect.name == "postgresql":
+        with postgres.index_walks(db):
+            yield
+    else:
+        yield
+
+
+def insert_readings(
+    db: Session, model: ReadingModel, rows: Sequence[StoredReading], received_at: datetime
+) -> set[tuple[int, datetime]]:
+    """Insert ``rows``, skipping any (meter, instant) already stored.
+
+    Returns the (meter id, UTC instant) of the rows actually inserted: a concurrent upload of
+    the same reading is counted by exactly one of the two callers.
+    """
+    if not rows:
+        return set()
+    if db.get_bind().dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        return postgres.copy_insert_readings(db, model.__tablename__, rows, received_at)
+    parameters = [
+        {
+            "meter_id": row.meter_id,
+            "measured_at": row.measured_at,
+            "energy_import_wh": row.energy_import_wh,
+            "energy_export_wh": row.energy_export_wh,
+            "power_import_w": row.power_import_w,
+            "power_export_w": row.power_export_w,
+            "flags": row.flags,
+            "received_at": received_at,
+        }
+        for row in rows
+    ]
+    statement = (
+        _dialect_insert(db, model)
+        .on_conflict_do_nothing(index_elements=["meter_id", "measured_at"])
+        .returning(model.meter_id, model.measured_at)
+    )
+    result = db.execute(statement, parameters)
+    return {(meter_id, as_utc(at)) for meter_id, at in result.all()}
+
+
+def _last_before(
+    model: ReadingModel,
+    meter_id: int,
+    boundary: ColumnElement[datetime],
+    counter: InstrumentedAttribute[int | None],
+    wanted: InstrumentedAttribute[int | None] | InstrumentedAttribute[datetime],
+) -> ScalarSelect[object]:
+    return (
+        select(wanted)
+        .where(
+            model.meter_id == meter_id,
+            model.measured_at <= boundary,
+            model.flags == 0,
+            counter.is_not(None),
+        )
+        .order_by(model.measured_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def counters_at(
+    db: Session, meter_id: int, boundaries: Sequence[datetime]
+) -> list[BoundaryCounters]:
+    """For each boundary, the last unflagged minute-reading counters at or before it.
+
+    One index seek per boundary and counter (the primary key is (meter, instant)), so the cost
+    grows with the number of boundaries, not with the readings between them.
+    """
+    model = MinuteReading
+    found: list[BoundaryCounters] = []
+    for first in range(0, len(boundaries), _BOUNDARY_CHUNK):
+        chunk = boundaries[first : first + _BOUNDARY_CHUNK]
+        bounds = (
+            values(column("at", DateTime(timezone=True)), name="bounds")
+            .data([(at,) for at in chunk])
+            .cte("bounds")
+        )
+        at = bounds.c.at
+        imp, exp = model.energy_import_wh, model.energy_export_wh
+        statement = (
+            select(
+                _last_before(model, meter_id, at, imp, model.measured_at),
+                _last_before(model, meter_id, at, imp, imp),
+                _last_before(model, meter_id, at, exp, model.measured_at),
+                _last_before(model, meter_id, at, exp, exp),
+            )
+            .select_from(bounds)
+            .order_by(at)
+        )
+        # The boundaries are sorted, so ordering by them gives back their positions.
+        with _index_walks(db):
+            rows = db.execute(statement).all()
+        assert len(rows) == len(chunk)
+        for boundary, (import_at, import_wh, export_at, export_wh) in zip(chunk, rows, strict=True):
+            found.append(
+                BoundaryCounters(
+                    at=boundary,
+                    energy_import=_point(import_at, import_wh),
+                    energy_export=_point(export_at, export_wh),
+                )
+            )
+    return found
+
+
+def _point(at: object, value: object) -> CounterPoint | None:
+    if at is None or value is None:
+        return None
+    assert isinstance(value, int)
+    if isinstance(at, str):
+        # SQLite does not type the columns of a VALUES-driven subquery: parse its text form.
+        at = datetime.fromisoformat(at)
+    assert isinstance(at, datetime)
+    return CounterPoint(as_utc(at), value)
+
+
+@dataclass(frozen=True)
+class EnergyInterval:
+    """Energy through a meter in ``[start, end)``: counter differences, never summed power."""
+
+    start: datetime
+    end: datetime
+    #: [Wh]; None when a boundary has no unflagged reading at or before it.
+    energy_import_wh: int | None
+    energy_export_wh: int | None
+    #: Both boundaries have a reading close enough before them (and the interval is over).
+    complete: bool
+
+
+def _energy(
+    start: CounterPoint | None,
+    end: CounterPoint | None,
+    starts_at: datetime,
+    ends_at: datetime,
+    tolerance: timedelta,
+) -> tuple[int | None, bool]:
+    """The counter difference and whether both points are close to their boundaries."""
+    if start is None or end is None:
+        # No counter at all is a meter that does not measure this direction: not a gap.
+        return None, start is None and end is None
+    fresh = starts_at - start.measured_at <= tolerance and ends_at - end.measured_at <= tolerance
+    return end.value_wh - start.value_wh, fresh
+
+
+def energy_intervals(
+    db: Session,
+    meter_id: int,
+    boundaries: Sequence[datetime],
+    *,
+    tolerance: timedelta,
+    now: datetime,
+) -> list[EnergyInterval]:
+    """The intervals between consecutive ``boundaries`` (sorted, UTC) with their energies.
+
+    The energy of an interval is the difference of the last unflagged counters at or before
+    its end and its start, so the intervals of a range always add up to the range's counter
+    difference. An interval is complete when each counter's boundary readings lie within
+    ``tolerance`` before the boundary and the interval ended before ``now``.
+    """
+    counters = counters_at(db, meter_id, boundaries)
+    intervals = []
+    for first, last in itertools.pairwise(counters):
+        energy_import, import_ok = _energy(
+            first.energy_import, last.energy_import, first.at, last.at, tolerance
+        )
+        energy_export, export_ok = _energy(
+            first.energy_export, last.energy_export, first.at, last.at, tolerance
+        )
+        known = energy_import is not None or energy_export is not None
+        intervals.append(
+            EnergyInterval(
+                start=first.at,
+                end=last.at,
+                energy_import_wh=energy_import,
+                energy_export_wh=energy_export,
+                complete=known and import_ok and export_ok and last.at <= now,
+            )
+        )
+    return intervals
+
+
+def delete_readings_before(db: Session, model: ReadingModel, before: datetime) -> int:
+    """Drop readings older than ``before`` (retention); returns how many went."""
+    result = db.execute(delete(model).where(model.measured_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
