@@ -9,15 +9,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from ecommunity.cloud import security
 from ecommunity.cloud.app import create_app
 from ecommunity.cloud.db.engine import migrate
 from ecommunity.cloud.db.models import Base
 from ecommunity.cloud.settings import CloudSettings
 from tests.services import POSTGRES_ADMIN_URL, require
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still Argon2id, but at the lowest cost: the production cost (~0.2 s per hash here)
+    would make the cloud tests take minutes. test_auth checks the production cost once."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(security, "_hasher", cheap)
+    monkeypatch.setattr(security, "_DUMMY_HASH", cheap.hash("not a password of anyone"))
 
 
 @pytest.fixture(scope="session")

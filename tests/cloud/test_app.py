@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,47 @@ def test_declared_oversized_body_is_refused(client: TestClient, settings: CloudS
     )
     assert response.status_code == 413
     assert "larger than" in response.json()["detail"]
+
+
+def test_retention_runs_in_the_app(settings: CloudSettings) -> None:
+    """Raw readings past raw_retention_days go; minute readings within their limit stay."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from ecommunity.cloud.db.models import MinuteReading, RawReading
+    from tests.cloud.test_ingest import add_account, add_gateway, reading
+
+    settings = settings.model_copy(update={"raw_retention_days": 7, "retention_interval_s": 0.2})
+    app = create_app(settings)
+    old = datetime.now(UTC) - timedelta(days=8)
+    with TestClient(app) as client:
+        gateway = add_gateway(client, add_account(client))
+        response = client.post(
+            "/api/v1/gateway/readings",
+            json={"readings": [reading(old, 1000)]},
+            headers=gateway.headers,
+        )
+        assert response.status_code == 200
+        with app.state.sessions() as db:
+            db.add(
+                RawReading(
+                    meter_id=db.scalar(select(MinuteReading.meter_id)),
+                    measured_at=old,
+                    energy_import_wh=1000,
+                    flags=0,
+                    received_at=old,
+                )
+            )
+            db.commit()
+
+        def count(model: type[RawReading] | type[MinuteReading]) -> int:
+            with app.state.sessions() as db:
+                return int(db.scalar(select(func.count()).select_from(model)) or 0)
+
+        deadline = time.monotonic() + 10
+        while count(RawReading) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert count(RawReading) == 0
+        assert count(MinuteReading) == 1
+    app.state.engine.dispose()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher, extract_parameters
+from argon2 import extract_parameters
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
@@ -35,15 +35,6 @@ WINDOW_S = 300
 def settings(settings: CloudSettings) -> CloudSettings:
     # Fewer allowed failures than the default keeps the rate-limit tests quick (Argon2 is slow).
     return settings.model_copy(update={"login_attempts": ATTEMPTS, "login_window_s": WINDOW_S})
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Still Argon2id, but with the lowest cost: the production cost (~0.2 s per hash here)
-    would make these tests take a minute. One test below runs with the production cost."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(security, "_hasher", cheap)
-    monkeypatch.setattr(security, "_DUMMY_HASH", cheap.hash("not a password of anyone"))
 
 
 def engine_of(client: TestClient) -> Engine:

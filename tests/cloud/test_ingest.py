@@ -498,7 +498,8 @@ def test_batch_size_is_bounded(roomy_client: TestClient) -> None:
 def test_body_over_the_limit_is_refused(
     client: TestClient, gateway: Gateway, settings: CloudSettings
 ) -> None:
-    body = json.dumps({"readings": [reading(T0)] * 10_000}).encode()
+    copies = settings.max_request_bytes // len(json.dumps(reading(T0))) + 1
+    body = json.dumps({"readings": [reading(T0)] * copies}).encode()
     assert len(body) > settings.max_request_bytes
     response = client.post(
         URL, content=body, headers={**gateway.headers, "content-type": "application/json"}

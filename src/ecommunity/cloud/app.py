@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +22,33 @@ from ecommunity.cloud.limits import BodySizeLimit
 from ecommunity.cloud.settings import CloudSettings
 
 API_PREFIX = "/api/v1"
+
+logger = logging.getLogger(__name__)
+
+
+async def _apply_retention(app: FastAPI) -> None:
+    """Delete raw and minute readings past their retention, now and then every interval."""
+    from ecommunity.cloud.actions.ingest import purge_old_readings
+
+    settings: CloudSettings = app.state.settings
+
+    def purge() -> None:
+        with app.state.sessions() as db:
+            purge_old_readings(
+                db,
+                raw_retention_days=settings.raw_retention_days,
+                minute_retention_days=settings.minute_retention_days,
+                now=datetime.now(UTC),
+            )
+
+    while True:
+        try:
+            await asyncio.to_thread(purge)
+        except Exception:
+            logger.warning(
+                "retention failed; retrying in %.0f s", settings.retention_interval_s, exc_info=True
+            )
+        await asyncio.sleep(settings.retention_interval_s)
 
 
 def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> FastAPI:
@@ -36,9 +67,13 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await bus.start()
         await live_hub.start()
+        retention = asyncio.create_task(_apply_retention(app))
         try:
             yield
         finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             await live_hub.close()
             await bus.close()
 
@@ -57,9 +92,10 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
 
     @app.exception_handler(CloudError)
     async def _cloud_error(_request: Request, exc: CloudError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(
-            {"detail": exc.detail, "code": exc.code}, status_code=exc.status, headers=headers
+            {"detail": exc.detail, "code": exc.code},
+            status_code=exc.status,
+            headers=dict(exc.headers),
         )
 
     @app.exception_handler(RequestValidationError)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class CloudError(Exception):
     """An error with an HTTP status and a reason for the client."""
@@ -12,6 +14,11 @@ class CloudError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Response headers the error implies (e.g. Retry-After)."""
+        return {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
 
 
 class NotAuthenticatedError(CloudError):

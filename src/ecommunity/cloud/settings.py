@@ -21,8 +21,8 @@ class CloudSettings(BaseSettings):
     bus_url: str | None = None
     #: Public base URL, used in the device grant's verification URI.
     public_url: str = "http://127.0.0.1:8000"
-    #: Largest request body accepted. [bytes]
-    max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    #: Largest request body accepted: 5,000 readings of ~200 bytes fit. [bytes]
+    max_request_bytes: int = Field(default=2_000_000, ge=1024)
     #: How long a login session lasts. [s]
     session_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
     #: Device grant: lifetime of a user code and the polling interval. [s]
@@ -34,6 +34,8 @@ class CloudSettings(BaseSettings):
     #: Retention of raw live readings and of minute readings. [days]
     raw_retention_days: int = Field(default=7, ge=1)
     minute_retention_days: int = Field(default=3650, ge=1)
+    #: How often retention runs (each instance; deleting twice is harmless). [s]
+    retention_interval_s: float = Field(default=3600.0, gt=0)
     #: Cookies only over HTTPS (on in production behind TLS).
     secure_cookies: bool = False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +34,10 @@ class LoginThrottledError(TooManyRequestsError):
         super().__init__(detail)
         #: Seconds until the oldest counted failure leaves the window. [s]
         self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 @dataclass(frozen=True)

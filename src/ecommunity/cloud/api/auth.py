@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response, status
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from ecommunity.cloud.actions import accounts
@@ -140,26 +139,19 @@ def register(body: UserCreate, db: DbSession) -> UserPublic:
 )
 def login(
     body: LoginIn, request: Request, response: Response, db: DbSession, settings: Settings
-) -> LoginOut | JSONResponse:
+) -> LoginOut:
     """Open a session: returns a bearer token and sets the HttpOnly session cookie."""
     # The peer address, never X-Forwarded-For: a client can put anything in that header.
     address = (request.client.host if request.client else "unknown")[:64]
-    try:
-        new = accounts.log_in(
-            db,
-            email=body.email,
-            password=body.password,
-            address=address,
-            limits=accounts.LoginLimits(settings.login_attempts, settings.login_window_s),
-            session_ttl_s=settings.session_ttl_s,
-        )
-    except accounts.LoginThrottledError as exc:
-        # The shared error handler sets no headers; Retry-After is the point of this answer.
-        return JSONResponse(
-            {"detail": exc.detail, "code": exc.code},
-            status_code=exc.status,
-            headers={"Retry-After": str(exc.retry_after_s)},
-        )
+    # A LoginThrottledError becomes a 429 with Retry-After in the shared error handler.
+    new = accounts.log_in(
+        db,
+        email=body.email,
+        password=body.password,
+        address=address,
+        limits=accounts.LoginLimits(settings.login_attempts, settings.login_window_s),
+        session_ttl_s=settings.session_ttl_s,
+    )
     _set_session_cookie(response, new.token, settings)
     return LoginOut(
         access_token=new.token,
