@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
 
 from ecommunity import __version__
 from ecommunity.cloud.db.engine import check_schema, make_engine, make_sessionmaker
@@ -22,6 +23,13 @@ from ecommunity.cloud.limits import BodySizeLimit
 from ecommunity.cloud.settings import CloudSettings
 
 API_PREFIX = "/api/v1"
+#: ``code`` of the refusals that FastAPI and Starlette raise themselves (see _http_error).
+_HTTP_ERROR_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +104,17 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
             {"detail": exc.detail, "code": exc.code},
             status_code=exc.status,
             headers=dict(exc.headers),
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        # FastAPI's and Starlette's own refusals (a body that is not UTF-8 JSON, an unknown path,
+        # a wrong method, a body that grew past the limit) in the shape of ours: ErrorOut, which
+        # the schema promises for a 400, has a code too.
+        return JSONResponse(
+            {"detail": str(exc.detail), "code": _HTTP_ERROR_CODES.get(exc.status_code, "error")},
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
