@@ -46,6 +46,12 @@ def line_settings(text: str) -> tuple[int, int, str, int]:
     return int(match[1]), int(match[2]), match[3], int(match[4])
 
 
+def _line_text(text: str) -> str:
+    """Line settings checked like :func:`line_settings`, kept as text (a gateway setting)."""
+    line_settings(text)
+    return text.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecommunity",
@@ -114,6 +120,34 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = cloud_commands.add_parser("migrate", help="upgrade the database schema")
     migrate.add_argument("--data-dir", help="where the embedded database lives")
     migrate.set_defaults(handler=_run_cloud_migrate)
+
+    gateway = commands.add_parser("gateway", help="run the home gateway")
+    gateway_commands = gateway.add_subparsers(
+        dest="gateway_command", metavar="COMMAND", required=True
+    )
+    run = gateway_commands.add_parser(
+        "run",
+        help="read the meter, store every reading, pair with and upload to the cloud",
+        description="Run the gateway: read the meter, store every reading locally and, with a "
+        "cloud URL, pair with a cloud account and upload. Settings come from "
+        "ECOMMUNITY_GATEWAY_* variables, a TOML file and the secrets file in the data "
+        "directory; flags override them.",
+    )
+    run.add_argument(
+        "--config", help="TOML settings file (default: $ECOMMUNITY_GATEWAY_CONFIG_FILE)"
+    )
+    run.add_argument("--serial-port", help="serial device of the meter, e.g. /dev/ttyUSB0")
+    run.add_argument("--profile", help="meter profile (default: amis)")
+    _add_key_arguments(run)
+    run.add_argument(
+        "--line",
+        type=_line_text,
+        help="override the profile's line settings, e.g. 2400-8N1 (some adapters need it)",
+    )
+    run.add_argument("--data-dir", help="where the database, secrets and status file live")
+    run.add_argument("--http-port", type=int, help="port of the local API (default: 8080)")
+    run.add_argument("--cloud-url", help="cloud to pair with and upload to (none: local-only)")
+    run.set_defaults(handler=_run_gateway)
     return parser
 
 
@@ -205,6 +239,22 @@ def _run_cloud_migrate(args: argparse.Namespace) -> int:
     from ecommunity.commands.cloud import migrate_command
 
     return migrate_command(data_dir=args.data_dir)
+
+
+def _run_gateway(args: argparse.Namespace) -> int:
+    from ecommunity.commands.gateway import run_command
+
+    return run_command(
+        config_file=args.config,
+        serial_port=args.serial_port,
+        profile=args.profile,
+        key=args.key,
+        auth_key=args.auth_key,
+        data_dir=args.data_dir,
+        http_port=args.http_port,
+        cloud_url=args.cloud_url,
+        line=args.line,
+    )
 
 
 if __name__ == "__main__":

@@ -1,32 +1,19 @@
-"""The serial reader against a fake AMIS meter on a real pty pair.
-
-The fake meter behaves like the TD-3511 on the link layer: SND_NKE in search mode until it
-gets E5, then one encrypted SND_UD frame at a time, each only after the previous one was
-acknowledged, and back to search mode after too many missing acknowledgements.
-
-Run as a script, this file is the reader process of the crash test:
-``python test_serial_reader.py DB PORT KEYHEX`` prints one line per stored reading.
-"""
+"""The serial reader against a fake AMIS meter (``fake_meter.py``) on a real pty pair."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import json
 import logging
-import os
-import select
 import signal
 import subprocess
 import sys
 import termios
 import threading
 import time
-import tty
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -41,33 +28,21 @@ from ecommunity.gateway.serial_reader import (
     run_reader,
 )
 from ecommunity.gateway.store import ReadingStore
-from ecommunity.meter import (
-    ACK,
-    SND_NKE_AMIS,
-    LineSettings,
-    Reading,
-    encode_amis,
-    get_profile,
+from ecommunity.meter import ACK, LineSettings, Reading
+from tests.gateway.fake_meter import (
+    AMIS,
+    KEY,
+    PTY_AMIS,
+    FakeAmisMeter,
+    Pty,
+    open_pty,
+    wait_for,
 )
 
-KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
-AMIS = get_profile("amis")
-# A pty has no parity: Linux clears PARENB on ptys, and a later tcsetattr that sets it again
-# fails with EINVAL (pyserial issue #196). The pty tests read AMIS frames at 9600 8N1.
-PTY_AMIS = dataclasses.replace(AMIS, line=dataclasses.replace(AMIS.line, parity="N"))
-START = datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 #: (meter timestamp, +A energy [Wh]): what identifies a reading in these tests.
 Key = tuple[datetime, int]
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or condition}")
-        time.sleep(0.01)
 
 
 def key_of(reading: Reading) -> Key:
@@ -85,149 +60,6 @@ def stored_keys(db: Path) -> list[Key]:
         assert row.energy_import_wh is not None
         keys.append((row.meter_timestamp, row.energy_import_wh))
     return keys
-
-
-def make_reading(i: int) -> Reading:
-    return Reading(
-        profile="amis",
-        meter_id=None,
-        meter_timestamp=START + timedelta(seconds=i),
-        energy_import_wh=12_000_000 + 3 * i,
-        energy_export_wh=4_000 + i,
-        power_import_w=250 + i,
-        power_export_w=0,
-    )
-
-
-@dataclass(frozen=True)
-class SentFrame:
-    index: int
-    reading: Reading
-    sent_at: float  # time.monotonic()
-
-
-class FakeAmisMeter:
-    """A TD-3511 on the master side of a pty, in a thread.
-
-    ``push_interval_s`` stands in for the real 1 s between frames and ``search_interval_s``
-    for the real minute between SND_NKE frames, to keep the tests fast.
-    """
-
-    def __init__(
-        self,
-        master_fd: int,
-        *,
-        first_index: int = 0,
-        ack_timeout_s: float = 0.5,
-        push_interval_s: float = 0.01,
-        search_interval_s: float = 0.05,
-        max_missed_acks: int = 10,
-        corrupt: frozenset[int] = frozenset(),
-    ) -> None:
-        self.fd = master_fd
-        self.ack_timeout_s = ack_timeout_s
-        self.push_interval_s = push_interval_s
-        self.search_interval_s = search_interval_s
-        self.max_missed_acks = max_missed_acks
-        self.corrupt = corrupt
-        self.next_index = first_index
-        self.sent: list[SentFrame] = []  # every good long frame written
-        self.acked: list[SentFrame] = []
-        self.received = bytearray()  # everything the reader wrote
-        self.searches = 0  # SND_NKE frames written
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="fake-amis-meter", daemon=True)
-
-    def start(self) -> FakeAmisMeter:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        assert not self._thread.is_alive()
-        if self._error is not None:
-            raise self._error
-
-    def acked_readings(self) -> list[Reading]:
-        return [frame.reading for frame in self.acked]
-
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except BaseException as exc:
-            self._error = exc
-
-    def _loop(self) -> None:
-        searching = True
-        missed = 0
-        while not self._stop.is_set():
-            if searching:
-                self._write(SND_NKE_AMIS)
-                self.searches += 1
-                if self._wait_for_ack():
-                    searching, missed = False, 0
-                else:
-                    self._stop.wait(self.search_interval_s)
-                continue
-            index = self.next_index
-            self.next_index += 1
-            reading = make_reading(index)
-            frame = encode_amis(reading, KEY, access_number=index, fcb=bool(index & 1))
-            if index in self.corrupt:
-                frame = frame[:50] + bytes((frame[50] ^ 0xFF,)) + frame[51:]
-            sent = SentFrame(index, reading, time.monotonic())
-            self._write(frame)
-            if index not in self.corrupt:
-                self.sent.append(sent)
-            if self._wait_for_ack():
-                self.acked.append(sent)
-                missed = 0
-            else:
-                missed += 1
-                searching = missed >= self.max_missed_acks
-            self._stop.wait(self.push_interval_s)
-
-    def _write(self, data: bytes) -> None:
-        # An acknowledgement that comes after the timeout belongs to no frame: drop it.
-        while select.select([self.fd], [], [], 0)[0]:
-            self.received += os.read(self.fd, 1024)
-        os.write(self.fd, data)
-
-    def _wait_for_ack(self) -> bool:
-        deadline = time.monotonic() + self.ack_timeout_s
-        while not self._stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            if select.select([self.fd], [], [], min(remaining, 0.05))[0]:
-                data = os.read(self.fd, 1024)
-                self.received += data
-                if ACK in data:
-                    return True
-        return False
-
-
-@dataclass
-class Pty:
-    master: int
-    slave: int
-    path: str
-
-    def close(self) -> None:
-        for fd in (self.master, self.slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-def open_pty() -> Pty:
-    master, slave = os.openpty()
-    # Raw at once: a cooked slave would echo the meter's bytes back before the reader
-    # opens it (pyserial then sets its own raw mode). Keeping the slave open in the test
-    # also keeps the master from reading EIO while no reader has the port open.
-    tty.setraw(slave)
-    return Pty(master, slave, os.ttyname(slave))
 
 
 @pytest.fixture

@@ -59,6 +59,20 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX readings_received_at ON readings (received_at_ms)",
     ),
+    (
+        # The uplink's progress: the start of the last UTC minute of each meter that the cloud
+        # has confirmed. ``target`` names the cloud and the device identity the minutes went
+        # to, so that pairing again (or with another cloud) starts the upload from the start.
+        """
+        CREATE TABLE uplink_watermarks (
+            target TEXT NOT NULL,
+            meter_id TEXT NOT NULL,
+            minute_ms INTEGER NOT NULL,
+            updated_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (target, meter_id)
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 #: The schema version this code writes.
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
@@ -262,6 +276,94 @@ class ReadingStore:
                 (after_id, limit),
             ).fetchall()
         return [_stored(row) for row in rows]
+
+    # -- the uplink's queries ---------------------------------------------------------------
+
+    def meter_ids(self) -> list[str]:
+        """The ids of the meters that have readings with a meter clock, sorted."""
+        # A skip scan over the (meter_id, meter_timestamp_ms) index: one seek per meter, where
+        # SELECT DISTINCT would read every row of a year of readings.
+        sql = """
+            WITH RECURSIVE meters(id) AS (
+                SELECT min(meter_id) FROM readings WHERE meter_timestamp_ms IS NOT NULL
+                UNION ALL
+                SELECT (
+                    SELECT min(meter_id) FROM readings
+                    WHERE meter_id > meters.id AND meter_timestamp_ms IS NOT NULL
+                ) FROM meters WHERE meters.id IS NOT NULL
+            )
+            SELECT id FROM meters WHERE id IS NOT NULL
+        """
+        with self._lock:
+            rows = self._conn.execute(sql).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def latest_timed(self, meter_id: str) -> StoredReading | None:
+        """The reading of ``meter_id`` with the latest meter clock, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM readings WHERE meter_id = ? "
+                "AND meter_timestamp_ms IS NOT NULL ORDER BY meter_timestamp_ms DESC LIMIT 1",
+                (meter_id,),
+            ).fetchone()
+        return None if row is None else _stored(row)
+
+    def minute_readings(
+        self, meter_id: str, *, from_ms: int, before_ms: int, limit: int = 1000
+    ) -> list[StoredReading]:
+        """The last reading (latest meter clock) of each UTC minute, oldest minute first.
+
+        Only readings of ``meter_id`` with ``from_ms <= meter_timestamp_ms < before_ms`` count;
+        both bounds are epoch milliseconds and must not be negative. At most ``limit`` minutes.
+        """
+        if from_ms < 0:
+            raise ValueError(f"from_ms must not be negative, got {from_ms}")
+        # SQLite takes the bare columns of an aggregate query with max() from the row that
+        # has the maximum: the latest reading of each minute, from the unique index's order.
+        sql = (
+            f"SELECT {_COLUMNS}, max(meter_timestamp_ms) FROM readings "
+            "WHERE meter_id = ? AND meter_timestamp_ms >= ? AND meter_timestamp_ms < ? "
+            "GROUP BY meter_timestamp_ms / 60000 ORDER BY meter_timestamp_ms / 60000 LIMIT ?"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql, (meter_id, from_ms, before_ms, limit)).fetchall()
+        return [_stored(row[:-1]) for row in rows]
+
+    def count_minutes(self, meter_id: str, *, from_ms: int, before_ms: int) -> int:
+        """How many UTC minutes :meth:`minute_readings` would return without a limit."""
+        with self._lock:
+            (count,) = self._conn.execute(
+                "SELECT count(DISTINCT meter_timestamp_ms / 60000) FROM readings "
+                "WHERE meter_id = ? AND meter_timestamp_ms >= ? AND meter_timestamp_ms < ?",
+                (meter_id, from_ms, before_ms),
+            ).fetchone()
+        return int(count)
+
+    def watermark(self, target: str, meter_id: str) -> int | None:
+        """The start of the last minute of ``meter_id`` uploaded to ``target`` [epoch ms]."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT minute_ms FROM uplink_watermarks WHERE target = ? AND meter_id = ?",
+                (target, meter_id),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_watermark(self, target: str, meter_id: str, minute_ms: int, now: datetime) -> None:
+        """Record that the minutes of ``meter_id`` up to ``minute_ms`` reached ``target``.
+
+        The watermark only moves forward: a late confirmation of an older minute keeps it.
+
+        Raises:
+            sqlite3.Error: the write failed; the watermark is as before.
+        """
+        with self._lock, self._transaction():
+            self._conn.execute(
+                "INSERT INTO uplink_watermarks (target, meter_id, minute_ms, updated_at_ms) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (target, meter_id) DO UPDATE SET "
+                "minute_ms = max(minute_ms, excluded.minute_ms), "
+                "updated_at_ms = excluded.updated_at_ms",
+                (target, meter_id, minute_ms, to_epoch_ms(now)),
+            )
 
     def close(self) -> None:
         """Close the database (idempotent)."""
