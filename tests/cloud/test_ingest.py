@@ -477,6 +477,29 @@ def test_malformed_json_is_refused(client: TestClient, gateway: Gateway) -> None
         assert response.status_code == 422, (content, response.text)
 
 
+def test_a_body_not_sent_as_json_is_refused(client: TestClient, gateway: Gateway) -> None:
+    content = json.dumps({"readings": [reading(T0)]}).encode()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "json"):
+        headers = {**gateway.headers, "content-type": content_type}
+        response = client.post(URL, content=content, headers=headers)
+        assert response.status_code == 422, (content_type, response.text)
+        assert response.json()["code"] == "invalid_request"
+    for content_type in ("application/json; charset=utf-8", "application/vnd.reading+json"):
+        headers = {**gateway.headers, "content-type": content_type}
+        assert client.post(URL, content=content, headers=headers).status_code == 200
+    assert len(stored_flags(client)) == 1
+
+
+def test_openapi_documents_the_batch_body(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"][URL]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert operation["requestBody"]["required"] is True
+    readings = schema["properties"]["readings"]
+    assert readings["maxItems"] == 5000
+    assert "measured_at" in readings["items"]["required"]
+    assert "$ref" not in json.dumps(schema)
+
+
 @pytest.fixture
 def roomy_client(settings: CloudSettings) -> Iterator[TestClient]:
     """A client whose body limit lets 5,001 readings reach validation."""

@@ -247,7 +247,8 @@ def ingest_readings(
     for at, reading in _in_utc(readings, now):
         by_serial.setdefault(reading.meter_serial, []).append((at, reading))
     try:
-        unknown = [s for s in by_serial if queries.find_meter(db, device.id, s) is None]
+        known = {serial: queries.find_meter(db, device.id, serial) for serial in by_serial}
+        unknown = [serial for serial, meter in known.items() if meter is None]
         if unknown and queries.count_meters(db, device.id) + len(unknown) > MAX_METERS_PER_DEVICE:
             raise TooManyMetersError(
                 f"a gateway may read at most {MAX_METERS_PER_DEVICE} meters; "
@@ -256,7 +257,10 @@ def ingest_readings(
         pending: list[StoredReading] = []
         duplicates = 0
         for serial, batch in by_serial.items():
-            meter = queries.bind_meter(db, device.id, serial, batch[0][1].profile, now)
+            meter, profile = known[serial], batch[0][1].profile
+            # Looked up above already: binding again is only for a new meter or a new profile.
+            if meter is None or (profile and not meter.profile):
+                meter = queries.bind_meter(db, device.id, serial, profile, now)
             rows, repeated = _classify(db, model, meter.id, batch)
             pending.extend(rows)
             duplicates += repeated

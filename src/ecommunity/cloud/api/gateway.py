@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated, Any
 
-from fastapi import APIRouter, WebSocket
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ecommunity.cloud.actions.ingest import ingest_readings
 from ecommunity.cloud.deps import CurrentDevice, DbSession
@@ -36,6 +38,61 @@ class IngestSummary(BaseModel):
     flagged: int
 
 
+def _inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each ``$ref`` to its ``$defs`` replaced by the definition: OpenAPI
+    resolves a ``$ref`` against the whole document, not against the schema it sits in."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return resolve(definitions[reference.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+_BATCH_BODY_DOCS = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _inline_definitions(ReadingBatch.model_json_schema())}
+        },
+    }
+}
+
+
+async def reading_batch(request: Request) -> ReadingBatch:
+    """The upload, parsed and validated in one pass by pydantic's JSON parser.
+
+    FastAPI would decode the JSON into Python objects first and validate those: twice the
+    work, and about a seventh of the server's CPU time per upload (``bench/cloud.py``).
+    Refusals are FastAPI's own 422s (``loc`` starting with ``body``).
+    """
+    # As FastAPI does: JSON, declared as such or not declared at all.
+    media_type = request.headers.get("content-type", "application/json").partition(";")[0]
+    main_type, _, subtype = media_type.strip().lower().partition("/")
+    if main_type != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "send the readings as JSON", "type": "content_type"}]
+        )
+    try:
+        return ReadingBatch.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in errors]
+        ) from None
+
+
+ReadingBatchBody = Annotated[ReadingBatch, Depends(reading_batch)]
+
+
 @router.post(
     "/gateway/readings",
     response_model=IngestSummary,
@@ -45,8 +102,9 @@ class IngestSummary(BaseModel):
         409: {"description": "The upload names more meters than a gateway may read"},
         422: {"description": "Malformed readings, or a time stamp the meter cannot have set"},
     },
+    openapi_extra=_BATCH_BODY_DOCS,
 )
-def upload_readings(batch: ReadingBatch, device: CurrentDevice, db: DbSession) -> IngestSummary:
+def upload_readings(device: CurrentDevice, db: DbSession, batch: ReadingBatchBody) -> IngestSummary:
     """Store readings the gateway measured; a reading stored before is counted as a duplicate
     and not stored again, so a gateway may resend a batch whose answer it did not get."""
     result = ingest_readings(db, device, batch.readings)

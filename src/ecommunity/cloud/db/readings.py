@@ -202,42 +202,56 @@ def readings_between(
     ]
 
 
-def _counter_point(
-    db: Session,
+def _edge(
     model: ReadingModel,
     meter_id: int,
     counter: InstrumentedAttribute[int | None],
     condition: ColumnElement[bool],
+    wanted: InstrumentedAttribute[int | None] | InstrumentedAttribute[datetime],
     *,
     latest: bool,
-) -> CounterPoint | None:
+) -> ScalarSelect[object]:
+    """``wanted`` of the latest (or earliest) unflagged reading with ``counter`` that meets
+    ``condition``."""
     order = model.measured_at.desc() if latest else model.measured_at.asc()
-    statement = (
-        select(model.measured_at, counter)
+    return (
+        select(wanted)
         .where(model.meter_id == meter_id, model.flags == 0, counter.is_not(None), condition)
         .order_by(order)
         .limit(1)
+        .scalar_subquery()
     )
-    row = db.execute(statement).first()
-    if row is None or row[1] is None:
-        return None
-    return CounterPoint(as_utc(row[0]), row[1])
 
 
 def neighbours(
     db: Session, model: ReadingModel, meter_id: int, start: datetime, end: datetime
 ) -> Neighbours:
-    """The last unflagged counters before ``start`` and the first after ``end``."""
+    """The last unflagged counters before ``start`` and the first after ``end``.
+
+    One statement, one round trip (every upload asks this). A point's instant and value come
+    from two subqueries with the same condition and order: ``measured_at`` is unique per
+    meter, so both find the same row.
+    """
     before = model.measured_at < start
     after = model.measured_at > end
     imp, exp = model.energy_import_wh, model.energy_export_wh
+    edges = ((imp, before, True), (exp, before, True), (imp, after, False), (exp, after, False))
+    columns = [
+        _edge(model, meter_id, counter, condition, wanted, latest=latest)
+        for counter, condition, latest in edges
+        for wanted in (model.measured_at, counter)
+    ]
     with _index_walks(db):
-        return Neighbours(
-            import_before=_counter_point(db, model, meter_id, imp, before, latest=True),
-            export_before=_counter_point(db, model, meter_id, exp, before, latest=True),
-            import_after=_counter_point(db, model, meter_id, imp, after, latest=False),
-            export_after=_counter_point(db, model, meter_id, exp, after, latest=False),
-        )
+        row = db.execute(select(*columns)).one()
+    import_before, export_before, import_after, export_after = (
+        _point(row[index], row[index + 1]) for index in range(0, len(columns), 2)
+    )
+    return Neighbours(
+        import_before=import_before,
+        export_before=export_before,
+        import_after=import_after,
+        export_after=export_after,
+    )
 
 
 @contextmanager
