@@ -489,3 +489,23 @@ def test_a_slow_subscriber_loses_the_oldest_messages() -> None:
         assert await subscription.get() == "5"
 
     anyio.run(scenario)
+
+
+def test_a_meter_first_seen_in_a_backfill_streams_once_watched(
+    client: TestClient, gateway: WebSocketTestSession, owner: Owner, sessions: sessionmaker[Session]
+) -> None:
+    """A meter the gateway names first in an HTTP backfill joins its open uplink at once: a
+    watcher of it turns raw streaming on without waiting for the next minute reading."""
+    response = client.post(
+        "/api/v1/gateway/readings",
+        json={"readings": [reading(0, meter_serial="SECOND-METER")]},
+        headers=owner.device_headers,
+    )
+    assert response.status_code == 200
+    with sessions() as db:
+        meter_id = db.scalar(select(Meter.id).where(Meter.serial == "SECOND-METER"))
+    assert meter_id is not None
+    url = f"/api/v1/live?meter={meter_id}"
+    with client.websocket_connect(url, headers=owner.user_headers) as watcher:
+        assert receive(watcher) == {"type": "watching", "meter_id": meter_id}
+        assert receive(gateway) == {"type": "stream", "raw": True}

@@ -114,6 +114,8 @@ class IngestResult:
     flagged: int
     #: The new rows, oldest first per meter, for publishing after the commit.
     new: list[StoredReading] = field(default_factory=list)
+    #: Meters this upload bound to the device (first sight of their serial).
+    new_meters: set[int] = field(default_factory=set)
 
 
 def flag_names(flags: int) -> list[str]:
@@ -255,12 +257,15 @@ def ingest_readings(
                 f"this upload adds {len(unknown)} new meter serials"
             )
         pending: list[StoredReading] = []
+        new_meters: set[int] = set()
         duplicates = 0
         for serial, batch in by_serial.items():
             meter, profile = known[serial], batch[0][1].profile
             # Looked up above already: binding again is only for a new meter or a new profile.
             if meter is None or (profile and not meter.profile):
                 meter = queries.bind_meter(db, device.id, serial, profile, now)
+                if known[serial] is None:
+                    new_meters.add(meter.id)
             rows, repeated = _classify(db, model, meter.id, batch)
             pending.extend(rows)
             duplicates += repeated
@@ -276,7 +281,9 @@ def ingest_readings(
     flagged = sum(1 for row in new if row.flags)
     if flagged:
         logger.info("device %d: %d of %d new readings flagged", device.id, flagged, len(new))
-    return IngestResult(accepted=len(new), duplicates=duplicates, flagged=flagged, new=new)
+    return IngestResult(
+        accepted=len(new), duplicates=duplicates, flagged=flagged, new=new, new_meters=new_meters
+    )
 
 
 def purge_old_readings(

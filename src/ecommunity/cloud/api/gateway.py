@@ -6,6 +6,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, WebSocket
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -104,10 +105,14 @@ ReadingBatchBody = Annotated[ReadingBatch, Depends(reading_batch)]
     },
     openapi_extra=_BATCH_BODY_DOCS,
 )
-def upload_readings(device: CurrentDevice, db: DbSession, batch: ReadingBatchBody) -> IngestSummary:
+async def upload_readings(
+    request: Request, device: CurrentDevice, db: DbSession, batch: ReadingBatchBody
+) -> IngestSummary:
     """Store readings the gateway measured; a reading stored before is counted as a duplicate
     and not stored again, so a gateway may resend a batch whose answer it did not get."""
-    result = ingest_readings(db, device, batch.readings)
+    result = await run_in_threadpool(ingest_readings, db, device, batch.readings)
+    if result.new_meters:
+        await request.app.state.live.meters_bound(device.id, result.new_meters)
     return IngestSummary(
         accepted=result.accepted, duplicates=result.duplicates, flagged=result.flagged
     )

@@ -61,9 +61,10 @@ class LiveReading(BaseModel):
 class ControlMessage(BaseModel):
     """A hint from one instance to all (see the module docstring)."""
 
-    kind: Literal["watchers", "revoke"]
+    kind: Literal["watchers", "revoke", "meters"]
     meter_id: int | None = None
     device_id: int | None = None
+    meter_ids: list[int] | None = None
 
 
 class GatewaySocket(Protocol):
@@ -199,6 +200,24 @@ class LiveHub:
         )
         await self.bus.publish(meter_channel(row.meter_id), message.model_dump_json())
 
+    async def meters_bound(self, device_id: int, meter_ids: Iterable[int]) -> None:
+        """An upload that did not come through the uplink (a backfill over HTTP) bound these
+        meters to the device: its uplink, in whichever instance holds it, reads them too, so
+        that a watcher of them gets raw readings at once."""
+        meter_ids = sorted(meter_ids)
+        await self._add_device_meters(device_id, meter_ids)
+        try:
+            await self._hint(
+                ControlMessage(kind="meters", device_id=device_id, meter_ids=meter_ids)
+            )
+        except BusError as exc:
+            # The uplink learns them with its next minute reading all the same.
+            logger.warning("cannot tell other instances of device %d's meters: %s", device_id, exc)
+
+    async def _add_device_meters(self, device_id: int, meter_ids: Iterable[int]) -> None:
+        for link in tuple(self._links.get(device_id, ())):
+            await self.add_meters(link, meter_ids)
+
     async def device_revoked(self, device_id: int) -> None:
         """Close the device's uplink at once, here and in every other instance."""
         await self._close_device(device_id)
@@ -274,6 +293,8 @@ class LiveHub:
                 continue
             if message.kind == "revoke" and message.device_id is not None:
                 await self._close_device(message.device_id)
+            elif message.kind == "meters" and message.device_id is not None:
+                await self._add_device_meters(message.device_id, message.meter_ids or ())
             elif message.kind == "watchers" and message.meter_id is not None:
                 for link in tuple(self._links_by_meter.get(message.meter_id, ())):
                     await self._update_stream(link)
