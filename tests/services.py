@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ECOMMUNITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -36,3 +41,25 @@ def require(name: str, host: str, port: int) -> None:
     if services_required():
         pytest.fail(message + " (ECOMMUNITY_REQUIRE_SERVICES=1)")
     pytest.skip(message)
+
+
+@contextmanager
+def scratch_postgres_database(prefix: str) -> Iterator[str]:
+    """A migrated PostgreSQL database of its own (skipped where there is no PostgreSQL),
+    dropped afterwards; yields its URL."""
+    from ecommunity.cloud.db.engine import migrate
+
+    admin = make_url(POSTGRES_ADMIN_URL)
+    require("PostgreSQL", admin.host or "127.0.0.1", admin.port or 5432)
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()

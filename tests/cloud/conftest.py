@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,14 +10,13 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from ecommunity.cloud import security
 from ecommunity.cloud.app import create_app
 from ecommunity.cloud.db.engine import migrate
 from ecommunity.cloud.db.models import Base
 from ecommunity.cloud.settings import CloudSettings
-from tests.services import POSTGRES_ADMIN_URL, require
+from tests.services import scratch_postgres_database
 
 
 @pytest.fixture(autouse=True)
@@ -41,20 +38,8 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def _postgres_database() -> Iterator[str]:
     """A database of its own for this test run, migrated once, dropped at the end."""
-    admin = make_url(POSTGRES_ADMIN_URL)
-    require("PostgreSQL", admin.host or "127.0.0.1", admin.port or 5432)
-    name = f"ecommunity_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    try:
-        migrate(url)
+    with scratch_postgres_database("ecommunity_test") as url:
         yield url
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -22,18 +22,17 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from ecommunity.cloud.db.engine import migrate
 from ecommunity.cloud.db.models import MinuteReading
 from ecommunity.cloud.live.bus import RedisBus
 from ecommunity.cloud.live.hub import LiveHub
 from tests.cloud.test_live import Owner, reading, seed_owner
-from tests.services import POSTGRES_ADMIN_URL, REDIS_URL, require
+from tests.services import REDIS_URL, require, scratch_postgres_database
 
 T_MINUTES = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -132,20 +131,8 @@ def test_hubs_share_watchers_and_revocations(redis_url: str) -> None:
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A migrated PostgreSQL database of this module's own, dropped at the end."""
-    admin = make_url(POSTGRES_ADMIN_URL)
-    require("PostgreSQL", admin.host or "127.0.0.1", admin.port or 5432)
-    name = f"ecommunity_multi_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    try:
-        migrate(url)
+    with scratch_postgres_database("ecommunity_multi") as url:
         yield url
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
 
 
 def _free_port() -> int:
