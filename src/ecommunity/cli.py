@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="override the profile's line settings, e.g. 2400-8N1 (some adapters need it)",
     )
     run.add_argument("--data-dir", help="where the database, secrets and status file live")
-    run.add_argument("--http-port", type=int, help="port of the local API (default: 8080)")
+    run.add_argument(
+        "--http-port", type=int, help="port of the local API (setting only: not served yet)"
+    )
     run.add_argument("--cloud-url", help="cloud to pair with and upload to (none: local-only)")
     run.set_defaults(handler=_run_gateway)
     return parser
