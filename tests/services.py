@@ -44,9 +44,9 @@ def require(name: str, host: str, port: int) -> None:
 
 
 @contextmanager
-def scratch_postgres_database(prefix: str) -> Iterator[str]:
-    """A migrated PostgreSQL database of its own (skipped where there is no PostgreSQL),
-    dropped afterwards; yields its URL."""
+def scratch_postgres_database(prefix: str, *, migrated: bool = True) -> Iterator[str]:
+    """A PostgreSQL database of its own, migrated unless told otherwise (skipped where there
+    is no PostgreSQL), dropped afterwards; yields its URL."""
     from ecommunity.cloud.db.engine import migrate
 
     admin = make_url(POSTGRES_ADMIN_URL)
@@ -57,7 +57,8 @@ def scratch_postgres_database(prefix: str) -> Iterator[str]:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = admin.set(database=name).render_as_string(hide_password=False)
     try:
-        migrate(url)
+        if migrated:
+            migrate(url)
         yield url
     finally:
         with engine.connect() as connection:

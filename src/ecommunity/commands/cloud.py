@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,5 +67,8 @@ def serve_command(*, host: str, port: int, data_dir: str | None) -> int:
     # full collections then stay short instead of stalling live delivery for 100-300 ms.
     gc.collect()
     gc.freeze()
+    # uvicorn shuts down on SIGTERM, then raises the signal again: with a handler that does
+    # nothing, that second raise ends nothing and a clean stop exits 0 (as systemd expects).
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     uvicorn.run(app, host=host, port=port, log_level="info", ws_max_size=1_000_000)
     return EXIT_OK
