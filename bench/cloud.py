@@ -118,6 +118,19 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU time of a process and its direct children (``cloud serve --workers``). [s]"""
+    total = process_cpu_s(pid)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid:  # the parent pid, field 4 (1-based, man 5 proc)
+                total += process_cpu_s(int(entry.name))
+    return total
+
+
 def cpu_of_processes(*matches: str) -> float:
     """Summed CPU time of every process whose command line contains one of ``matches``. [s]
 
@@ -166,7 +179,7 @@ class CpuWindow:
     def _now(self) -> tuple[float, ...]:
         return (
             perf_counter(),
-            process_cpu_s(self.server_pid),
+            process_tree_cpu_s(self.server_pid),
             cpu_of_processes(f" {self.database} ", *POSTGRES_AUXILIARY),
             cpu_of_processes("redis-server"),
             own_cpu_s(),
@@ -389,7 +402,7 @@ def free_port() -> int:
 class Server:
     """``ecommunity cloud serve`` as a subprocess, its output in a log file."""
 
-    def __init__(self, database_url: str, bus_url: str, log_dir: Path) -> None:
+    def __init__(self, database_url: str, bus_url: str, log_dir: Path, workers: int = 1) -> None:
         self.port = free_port()
         self.database = make_url(database_url).database or ""
         self.log_path = log_dir / "cloud-serve.log"
@@ -399,7 +412,7 @@ class Server:
         env["ECOMMUNITY_CLOUD_PUBLIC_URL"] = f"http://127.0.0.1:{self.port}"
         self._log = self.log_path.open("wb")
         command = [sys.executable, "-m", "ecommunity", "cloud", "serve"]
-        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
         self.process = subprocess.Popen(
             command, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
@@ -983,6 +996,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_false",
         help="watchers do not offer permessage-deflate (browsers do)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 if (os.cpu_count() or 1) >= 2 else 1,
+        help="cloud serve worker processes (default 2 on 2+ cores)",
+    )
     parser.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL, help="admin database URL")
     parser.add_argument("--redis-url", default=REDIS_URL, help="Redis URL of the live bus")
     args = parser.parse_args(argv)
@@ -1018,7 +1037,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_database(args.postgres_url) as url,
     ):
         fleet = seed(url, args.gateways, args.watchers)
-        server = Server(url, args.redis_url, Path(tmp))
+        server = Server(url, args.redis_url, Path(tmp), workers=args.workers)
         try:
             server.wait_ready()
             if show:

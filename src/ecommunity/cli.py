@@ -52,6 +52,16 @@ def _line_text(text: str) -> str:
     return text.strip()
 
 
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError("at least 1 worker")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecommunity",
@@ -116,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument("--data-dir", help="where the embedded database lives")
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        help="server processes sharing the port (default 1; more than 1 needs "
+        "ECOMMUNITY_CLOUD_BUS_URL, the Redis live bus)",
+    )
     serve.set_defaults(handler=_run_cloud_serve)
     migrate = cloud_commands.add_parser("migrate", help="upgrade the database schema")
     migrate.add_argument("--data-dir", help="where the embedded database lives")
@@ -234,7 +251,9 @@ def _run_profiles(args: argparse.Namespace) -> int:
 def _run_cloud_serve(args: argparse.Namespace) -> int:
     from ecommunity.commands.cloud import serve_command
 
-    return serve_command(host=args.host, port=args.port, data_dir=args.data_dir)
+    return serve_command(
+        host=args.host, port=args.port, data_dir=args.data_dir, workers=args.workers
+    )
 
 
 def _run_cloud_migrate(args: argparse.Namespace) -> int:

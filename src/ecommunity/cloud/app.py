@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -132,4 +133,16 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
 
     for module in (auth, devices, gateway, meters, live):
         app.include_router(module.router, prefix=API_PREFIX)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one ``cloud serve --workers N`` worker process (uvicorn needs an import string
+    for those): settings from ``ECOMMUNITY_CLOUD_*`` alone, where the parent also put its
+    ``--data-dir``; the parent has migrated and checked the database already."""
+    app = create_app(CloudSettings())
+    # As ``cloud serve`` does in-process: what start-up allocated stays out of the collector's
+    # reach, so full collections stay short instead of stalling live delivery.
+    gc.collect()
+    gc.freeze()
     return app

@@ -75,14 +75,19 @@ def _storable(text: str) -> bool:
     return True
 
 
-def _in_utc(readings: Sequence[ReadingIn], now: datetime) -> list[tuple[datetime, ReadingIn]]:
-    """Each reading with its instant in UTC, once checked that it can be stored."""
+def _by_serial(
+    readings: Sequence[ReadingIn], now: datetime
+) -> dict[str, list[tuple[datetime, ReadingIn]]]:
+    """The readings per meter serial, each with its instant in UTC, once checked that they
+    can be stored."""
     latest = now + MAX_CLOCK_AHEAD
+    earliest, first_year, last_year = EARLIEST_AT, EARLIEST_AT.year, latest.year
     texts_seen: set[str] = set()
-    checked = []
+    groups: dict[str, list[tuple[datetime, ReadingIn]]] = {}
     for reading in readings:
-        for text in (reading.meter_serial, reading.profile):
-            if text not in texts_seen:
+        serial, profile = reading.meter_serial, reading.profile
+        if serial not in texts_seen or profile not in texts_seen:
+            for text in (serial, profile):
                 if not _storable(text):
                     raise ReadingTextError(
                         "meter_serial and profile must be text without NUL characters"
@@ -90,16 +95,19 @@ def _in_utc(readings: Sequence[ReadingIn], now: datetime) -> list[tuple[datetime
                 texts_seen.add(text)
         at = reading.measured_at
         # The year first: converting year 9999 with a negative offset to UTC would overflow.
-        if EARLIEST_AT.year <= at.year <= latest.year:
+        if first_year <= at.year <= last_year:
             at = at.astimezone(UTC)
-            if EARLIEST_AT <= at <= latest:
-                checked.append((at, reading))
+            if earliest <= at <= latest:
+                group = groups.get(serial)
+                if group is None:
+                    group = groups[serial] = []
+                group.append((at, reading))
                 continue
         raise ReadingTimeError(
             f"measured_at {reading.measured_at.isoformat()} is outside "
             f"{EARLIEST_AT.isoformat()} … {latest.isoformat()}: is the meter's clock set?"
         )
-    return checked
+    return groups
 
 
 @dataclass(frozen=True)
@@ -143,25 +151,34 @@ class _Timeline:
         self.times = [point.measured_at for point in ordered]
         self.values = [point.value_wh for point in ordered]
 
-    def check(self, at: datetime, value_wh: int) -> tuple[int, int]:
-        """The flags ``value_wh`` at ``at`` earns against its neighbours, and where it goes."""
-        times = self.times
-        # Uploads come in time order, mostly after everything known: skip the search then.
-        index = len(times) if not times or at > times[-1] else bisect.bisect_left(times, at)
-        flags = 0
-        if index > 0:
-            previous_wh = self.values[index - 1]
-            if value_wh < previous_wh:
-                flags |= FLAG_COUNTER_BACKWARDS
-            elif value_wh - previous_wh > max_increase_wh(at - times[index - 1]):
-                flags |= FLAG_IMPLAUSIBLE_JUMP
-        if index < len(times) and value_wh > self.values[index]:
-            flags |= FLAG_COUNTER_BACKWARDS
-        return flags, index
 
-    def insert(self, index: int, at: datetime, value_wh: int) -> None:
-        self.times.insert(index, at)
-        self.values.insert(index, value_wh)
+def _check(
+    times: list[datetime], values: list[int], at: datetime, value_wh: int
+) -> tuple[int, int]:
+    """The flags ``value_wh`` at ``at`` earns against one counter's unflagged neighbours
+    (``times`` sorted, ``values`` alongside), and where it would go among them."""
+    count = len(times)
+    # Uploads come in time order, mostly after everything known: no search, no successor.
+    if not count or at > times[-1]:
+        index = count
+        following_wh = None
+    else:
+        index = bisect.bisect_left(times, at)
+        following_wh = values[index]
+    flags = 0
+    if index:
+        previous_wh = values[index - 1]
+        if value_wh < previous_wh:
+            flags = FLAG_COUNTER_BACKWARDS
+        # max_increase_wh(), written out: this runs for every reading of every upload.
+        elif (
+            value_wh - previous_wh
+            > MAX_POWER_W * (at - times[index - 1]).total_seconds() / 3600 + JUMP_SLACK_WH
+        ):
+            flags = FLAG_IMPLAUSIBLE_JUMP
+    if following_wh is not None and value_wh > following_wh:
+        flags |= FLAG_COUNTER_BACKWARDS
+    return flags, index
 
 
 def _classify(
@@ -171,11 +188,11 @@ def _classify(
     batch: list[tuple[datetime, ReadingIn]],
 ) -> tuple[list[StoredReading], int]:
     """The rows to insert for one meter (flagged as they deserve) and the duplicates."""
-    by_time: dict[datetime, ReadingIn] = {}
-    for at, reading in batch:
-        by_time.setdefault(at, reading)
+    # The first of repeated instants wins: walking backwards, the earliest is written last.
+    by_time = dict(reversed(batch))
     duplicates = len(batch) - len(by_time)
-    start, end = min(by_time), max(by_time)
+    instants = sorted(by_time)
+    start, end = instants[0], instants[-1]
     window = queries.readings_between(db, model, meter_id, start, end)
     stored_at = {row.measured_at for row in window}
     around = queries.neighbours(db, model, meter_id, start, end)
@@ -196,33 +213,39 @@ def _classify(
             if row.energy_export_wh is not None
         ]
     )
+    import_times, import_values = imports.times, imports.values
+    export_times, export_values = exports.times, exports.values
+    new_row = queries.new_stored_reading
     rows: list[StoredReading] = []
-    for at in sorted(by_time):
+    append = rows.append
+    for at in instants:
         if at in stored_at:
             duplicates += 1
             continue
         reading = by_time[at]
         energy_import, energy_export = reading.energy_import_wh, reading.energy_export_wh
-        import_flags = export_flags = import_index = export_index = 0
+        flags = import_index = export_index = 0
         if energy_import is not None:
-            import_flags, import_index = imports.check(at, energy_import)
+            flags, import_index = _check(import_times, import_values, at, energy_import)
         if energy_export is not None:
-            export_flags, export_index = exports.check(at, energy_export)
-        flags = import_flags | export_flags
+            export_flags, export_index = _check(export_times, export_values, at, energy_export)
+            flags |= export_flags
         if flags == 0:
             if energy_import is not None:
-                imports.insert(import_index, at, energy_import)
+                import_times.insert(import_index, at)
+                import_values.insert(import_index, energy_import)
             if energy_export is not None:
-                exports.insert(export_index, at, energy_export)
-        rows.append(
-            StoredReading(
-                meter_id=meter_id,
-                measured_at=at,
-                energy_import_wh=energy_import,
-                energy_export_wh=energy_export,
-                power_import_w=reading.power_import_w,
-                power_export_w=reading.power_export_w,
-                flags=flags,
+                export_times.insert(export_index, at)
+                export_values.insert(export_index, energy_export)
+        append(
+            new_row(
+                meter_id,
+                at,
+                energy_import,
+                energy_export,
+                reading.power_import_w,
+                reading.power_export_w,
+                flags,
             )
         )
     return rows, duplicates
@@ -245,9 +268,7 @@ def ingest_readings(
         return IngestResult(accepted=0, duplicates=0, flagged=0)
     model = RawReading if raw else MinuteReading
     now = datetime.now(UTC)
-    by_serial: dict[str, list[tuple[datetime, ReadingIn]]] = {}
-    for at, reading in _in_utc(readings, now):
-        by_serial.setdefault(reading.meter_serial, []).append((at, reading))
+    by_serial = _by_serial(readings, now)
     try:
         known = {serial: queries.find_meter(db, device.id, serial) for serial in by_serial}
         unknown = [serial for serial, meter in known.items() if meter is None]

@@ -88,19 +88,22 @@ def copy_insert_readings(
 def _copy_text(rows: Sequence[StoredReading], received_at: datetime) -> bytes:
     """COPY's text format, written here: several times faster than a dumper call per value,
     and every value is an int, None or an ISO instant, none of which needs escaping."""
-    received = received_at.isoformat()
+    tail = f"\t{received_at.isoformat()}\n"
     return "".join(
         [
-            f"{row.meter_id}\t{row.measured_at.isoformat()}\t{_text(row.energy_import_wh)}\t"
-            f"{_text(row.energy_export_wh)}\t{_text(row.power_import_w)}\t"
-            f"{_text(row.power_export_w)}\t{row.flags}\t{received}\n"
+            f"{row.meter_id}\t{row.measured_at.isoformat()}\t"
+            f"{_NULL if (value := row.energy_import_wh) is None else value}\t"
+            f"{_NULL if (value := row.energy_export_wh) is None else value}\t"
+            f"{_NULL if (value := row.power_import_w) is None else value}\t"
+            f"{_NULL if (value := row.power_export_w) is None else value}\t"
+            f"{row.flags}{tail}"
             for row in rows
         ]
     ).encode()
 
 
-def _text(value: int | None) -> str:
-    return r"\N" if value is None else str(value)
+#: COPY's text form of NULL.
+_NULL = r"\N"
 
 
 _SCAN_SETTINGS = ("enable_bitmapscan", "enable_seqscan")
