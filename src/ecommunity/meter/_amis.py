@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ecommunity.meter import _mbus
 from ecommunity.meter import _obis as obis
+from ecommunity.meter._cosem import VIENNA
 from ecommunity.meter._errors import (
     FramingError,
     MissingKeyError,
@@ -29,7 +29,6 @@ CI_AMIS: Final = 0x5B
 HEADER_LEN: Final = 12
 MANUFACTURER_SAM: Final = b"\x2d\x4c"  # "SAM" in the M-Bus 3-letter code, little endian
 FILL: Final = 0x2F
-VIENNA: Final = ZoneInfo("Europe/Vienna")
 INKASSO: Final = "1.0.1.128.0.255"
 REACTIVE_ENERGY_IMPORT_T1: Final = "1.0.3.8.1.255"
 REACTIVE_ENERGY_EXPORT_T1: Final = "1.0.4.8.1.255"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -78,7 +77,7 @@ def _decode_plain(
         values, _header = _dsmr.decode_telegram(apdu)
         return Reading.from_obis(
             name, values, tag_check=tag_check, frame_counter=frame_counter,
-            meter_id=_meter_id(values) or system_title,
+            fallback_meter_id=system_title,
         )  # fmt: skip
     if apdu[:1] != bytes((DATA_NOTIFICATION,)):
         # An HDLC frame may carry no information at all: an empty APDU is bad content too.
@@ -92,20 +91,12 @@ def _decode_plain(
     return Reading.from_obis(
         name,
         labelled.values,
-        meter_id=_meter_id(labelled.values) or system_title,
+        fallback_meter_id=system_title,
         meter_timestamp=timestamp,
         unmapped=tuple(labelled.unmapped),
         tag_check=tag_check,
         frame_counter=frame_counter,
     )
-
-
-def _meter_id(values: Mapping[str, ObisValue]) -> str | None:
-    for code in (obis.METER_NUMBER, obis.LOGICAL_DEVICE_NAME):
-        item = values.get(code)
-        if item is not None and isinstance(item.value, str) and item.value:
-            return item.value
-    return None
 
 
 def _format_system_title(title: bytes) -> str:

@@ -7,13 +7,12 @@ import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from ecommunity.meter import _obis as obis
+from ecommunity.meter._cosem import VIENNA
 from ecommunity.meter._errors import ChecksumError, PayloadError
 from ecommunity.meter._reading import ObisValue
 
-VIENNA: Final = ZoneInfo("Europe/Vienna")
 _LINE: Final = re.compile(rb"^(\d+)-(\d+):(\d+)\.(\d+)\.(\d+)((?:\([^)]*\))+)\r?$", re.M)
 #: A DSMR value: fixed-point digits. Decimal() would also take "Infinity", "NaN" and
 #: exponents such as "1E+999999999", whose conversion to int does not finish.

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from ecommunity.meter import _axdr, _ciphering, _dsmr, _hdlc, _mbus
 from ecommunity.meter import _obis as obis
-from ecommunity.meter._cosem import encode_datetime
+from ecommunity.meter._cosem import VIENNA, encode_datetime
 from ecommunity.meter._notification import encode_blocks, encode_notification
 from ecommunity.meter._obis import DLMS_UNIT_CODES, parse_obis
 from ecommunity.meter._profiles import Layout, Profile, Transport
@@ -183,7 +183,7 @@ def encode_dsmr(reading: Reading) -> bytes:
     """A DSMR 5 telegram of the reading's numeric registers, with its CRC."""
     lines = ["/ECO5\\eCommunity", ""]
     if reading.meter_timestamp is not None:
-        local = reading.meter_timestamp.astimezone(_dsmr.VIENNA)
+        local = reading.meter_timestamp.astimezone(VIENNA)
         lines.append(f"0-0:1.0.0({local:%y%m%d%H%M%S}{'S' if local.dst() else 'W'})")
     for code, item in reading.obis.items():
         if code == obis.CLOCK or isinstance(item.value, datetime | str):

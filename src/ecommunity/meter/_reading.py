@@ -96,12 +96,17 @@ class Reading:
         values: Mapping[str, ObisValue],
         *,
         meter_id: str | None = None,
+        fallback_meter_id: str | None = None,
         meter_timestamp: datetime | None = None,
         unmapped: tuple[Value, ...] = (),
         tag_check: TagCheck = TagCheck.NOT_PRESENT,
         frame_counter: int | None = None,
     ) -> Reading:
-        """Build a reading whose typed fields are taken from the OBIS registers."""
+        """Build a reading whose typed fields are taken from the OBIS registers.
+
+        The meter id is ``meter_id`` if given, else the meter number or logical device name
+        among the registers, else ``fallback_meter_id`` (e.g. the DLMS system title).
+        """
 
         def whole(code: str) -> int | None:
             item = values.get(code)
@@ -121,6 +126,8 @@ class Reading:
                 if item is not None and isinstance(item.value, str) and item.value:
                     meter_id = item.value
                     break
+            else:
+                meter_id = fallback_meter_id
         if meter_timestamp is None:
             clock = values.get(obis.CLOCK)
             if clock is not None and isinstance(clock.value, datetime):
