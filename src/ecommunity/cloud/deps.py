@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ecommunity.cloud.db.devices import find_device_by_token_hash
 from ecommunity.cloud.db.models import Device, User, UserSession
+from ecommunity.cloud.db.users import find_session_by_token_hash
 from ecommunity.cloud.errors import ForbiddenError, NotAuthenticatedError
 from ecommunity.cloud.security import same, token_hash
 from ecommunity.cloud.settings import CloudSettings
@@ -55,7 +56,7 @@ class Caller:
 
 def find_login(db: Session, token: str) -> UserSession | None:
     """The live session a token belongs to, if any."""
-    login = db.scalar(select(UserSession).where(UserSession.token_hash == token_hash(token)))
+    login = find_session_by_token_hash(db, token_hash(token))
     if login is None or login.revoked_at is not None:
         return None
     if login.expires_at.replace(tzinfo=login.expires_at.tzinfo or UTC) <= datetime.now(UTC):
@@ -92,7 +93,7 @@ CurrentCaller = Annotated[Caller, Depends(current_caller)]
 
 
 def find_device(db: Session, token: str) -> Device | None:
-    device = db.scalar(select(Device).where(Device.token_hash == token_hash(token)))
+    device = find_device_by_token_hash(db, token_hash(token))
     if device is None or device.revoked_at is not None:
         return None
     return device

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from ecommunity.cloud.db.models import LoginAttempt, User
+from ecommunity.cloud.db.models import LoginAttempt, User, UserSession
 
 
 def find_user_by_email(db: Session, email: str) -> User | None:
@@ -53,3 +53,8 @@ def _recent_failed_logins(
 def forget_failed_logins_before(db: Session, cutoff: datetime) -> None:
     """Delete failed logins older than ``cutoff``: they no longer count towards any limit."""
     db.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at <= cutoff))
+
+
+def find_session_by_token_hash(db: Session, token_hash: str) -> UserSession | None:
+    """The login whose ``token_hash`` column holds this value, expired or revoked or not."""
+    return db.scalar(select(UserSession).where(UserSession.token_hash == token_hash))
