@@ -176,8 +176,11 @@ def run_reader(
     *,
     open_port: PortOpener = open_serial_port,
     clock: Callable[[], datetime] = _utc_now,
+    stats: ReaderStats | None = None,
 ) -> ReaderStats:
     """Read ``settings.port`` until ``stop`` is set or KeyboardInterrupt, then return counters.
+
+    ``stats``, if given, is the object the reader counts in while it runs (for a live status).
 
     Each reading is committed to ``store`` before ``on_reading`` sees it, so everything that
     was reported survives a crash. Port failures never end the loop; they are retried after
@@ -188,7 +191,10 @@ def run_reader(
         ValueError: a key is not 16 bytes (checked before the port is opened).
     """
     _make_decoder(settings)  # fail fast on bad keys, not at the first connection
-    return _Reader(settings, store, on_reading, stop, open_port, clock).run()
+    reader = _Reader(settings, store, on_reading, stop, open_port, clock)
+    if stats is not None:
+        reader.stats = stats
+    return reader.run()
 
 
 class _Reader:
