@@ -62,6 +62,16 @@ def _worker_count(text: str) -> int:
     return count
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < seconds < 3600:
+        raise argparse.ArgumentTypeError("a duration above 0 and below 3600 seconds")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecommunity",
@@ -162,11 +172,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="override the profile's line settings, e.g. 2400-8N1 (some adapters need it)",
     )
     run.add_argument("--data-dir", help="where the database, secrets and status file live")
+    run.add_argument("--name", help="the gateway's name on the dashboard and in mDNS")
     run.add_argument(
-        "--http-port", type=int, help="port of the local API (setting only: not served yet)"
+        "--http-host", help="address of the local API and dashboard (default: all, 0.0.0.0)"
+    )
+    run.add_argument(
+        "--http-port", type=int, help="port of the local API and dashboard (default: 8080)"
+    )
+    run.add_argument(
+        "--no-mdns",
+        dest="mdns",
+        action="store_const",
+        const=False,
+        help="do not announce the gateway over mDNS",
     )
     run.add_argument("--cloud-url", help="cloud to pair with and upload to (none: local-only)")
+    run.add_argument(
+        "--mqtt-url",
+        help="MQTT broker for Home Assistant, e.g. mqtt://user:password@homeassistant.local",
+    )
+    run.add_argument(
+        "--setup",
+        action="store_true",
+        help="keep the setup page open to the network even when the meter is set up",
+    )
     run.set_defaults(handler=_run_gateway)
+    discover = gateway_commands.add_parser(
+        "discover",
+        help="list the gateways on the local network (mDNS)",
+        description="Browse the local network for eCommunity gateways (mDNS/DNS-SD, "
+        "_ecommunity._tcp) and list their name, setup state, local URL, id and version. "
+        "Finding none is not an error: exit code 0, with a note on stderr.",
+    )
+    discover.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=3.0,
+        metavar="S",
+        help="how long to listen, in seconds (default 3)",
+    )
+    discover.add_argument("--json", action="store_true", help="print a JSON list")
+    discover.add_argument(
+        "--interface",
+        action="append",
+        metavar="ADDR",
+        help="browse on this interface, by address or name (repeatable; default: every "
+        "IPv4 interface)",
+    )
+    discover.set_defaults(handler=_run_gateway_discover)
     return parser
 
 
@@ -275,7 +328,18 @@ def _run_gateway(args: argparse.Namespace) -> int:
         http_port=args.http_port,
         cloud_url=args.cloud_url,
         line=args.line,
+        name=args.name,
+        http_host=args.http_host,
+        mdns=args.mdns,
+        mqtt_url=args.mqtt_url,
+        force_setup=args.setup,
     )
+
+
+def _run_gateway_discover(args: argparse.Namespace) -> int:
+    from ecommunity.commands.gateway_discover import discover_command
+
+    return discover_command(timeout_s=args.timeout, as_json=args.json, interfaces=args.interface)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from ecommunity.cli import EXIT_FAILURE, UsageError
@@ -23,15 +22,20 @@ def run_command(
     http_port: int | None,
     cloud_url: str | None,
     line: str | None,
+    name: str | None = None,
+    http_host: str | None = None,
+    mdns: bool | None = None,
+    mqtt_url: str | None = None,
+    force_setup: bool = False,
 ) -> int:
     """Run the gateway until SIGTERM/Ctrl-C. Flags override the other settings sources.
 
     A key given as a flag is saved in the secrets file of the data directory (mode 0600), so
-    that the service can later be started without it on its command line.
+    that the service can later be started without it on its command line. Without a serial
+    port or key the gateway starts in setup mode (the setup page of the local dashboard).
     """
-    from ecommunity.gateway.service import GatewayService, ServiceError
+    from ecommunity.gateway.service import GatewayService, ServiceError, meter_profile
     from ecommunity.gateway.settings import SecretsFile, SettingsError, load_settings
-    from ecommunity.meter import get_profile
 
     try:
         settings = load_settings(
@@ -44,17 +48,17 @@ def run_command(
             http_port=http_port,
             cloud_url=cloud_url,
             line=line,
+            name=name,
+            http_host=http_host,
+            mdns=mdns,
+            mqtt_url=mqtt_url,
         )
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
-    if settings.serial_port is None:
-        raise UsageError("no serial port: give --serial-port or ECOMMUNITY_GATEWAY_SERIAL_PORT")
     try:
-        meter_profile = get_profile(settings.profile)
-    except KeyError as exc:
-        raise UsageError(exc.args[0]) from None
-    if settings.line_settings is not None:
-        meter_profile = replace(meter_profile, line=settings.line_settings)
+        meter_profile(settings)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if key is not None or auth_key is not None:
         secrets = SecretsFile(settings.secrets_path)
         try:
@@ -65,7 +69,7 @@ def run_command(
         except SettingsError as exc:
             sys.stderr.write(f"cannot save the key: {exc}\n")
             return EXIT_FAILURE
-    service = GatewayService(settings, meter_profile, out=sys.stdout)
+    service = GatewayService(settings, out=sys.stdout, force_setup=force_setup)
     try:
         return service.run()
     except ServiceError as exc:

@@ -2,8 +2,12 @@
 
 Sources, strongest first: the arguments given to :func:`load_settings` (the command line's
 flags), the environment (``ECOMMUNITY_GATEWAY_KEY=...``, ``__`` separating nested groups), the
-TOML file (``--config``, or ``ECOMMUNITY_GATEWAY_CONFIG_FILE``), the secrets file in the data
-directory, and the defaults.
+TOML file (``--config``, or ``ECOMMUNITY_GATEWAY_CONFIG_FILE``), the setup file and the secrets
+file in the data directory, and the defaults.
+
+The setup file (``setup.json`` in the data directory) holds what the setup page chose: serial
+port, meter profile, line settings, the gateway's name and the cloud URL. A stronger source
+(a flag, a variable, the TOML file) wins over it.
 
 The secrets file (``secrets.json`` in the data directory, mode 0600) holds what must not sit in
 a world-readable configuration: the meter keys and the device token the cloud issued when the
@@ -46,9 +50,12 @@ CONFIG_FILE_ENV: Final = ENV_PREFIX + "CONFIG_FILE"
 SECRETS_FILE_NAME: Final = "secrets.json"
 DATABASE_FILE_NAME: Final = "readings.sqlite3"
 STATUS_FILE_NAME: Final = "status.json"
+SETUP_FILE_NAME: Final = "setup.json"
 HARDWARE_ID_FILE_NAME: Final = "hardware-id"
 #: The settings the secrets file may provide (the rest of it is pairing state).
 _SECRET_SETTINGS: Final = ("key", "auth_key")
+#: The settings the setup page may choose (kept in the setup file).
+SETUP_SETTINGS: Final = ("serial_port", "profile", "line", "name", "cloud_url")
 _LINE: Final = re.compile(r"(\d+)[- ,]?([5-8])([NEO])([12])")
 _PARITIES: Final[dict[str, Literal["N", "E", "O"]]] = {"N": "N", "E": "E", "O": "O"}
 
@@ -110,10 +117,25 @@ class GatewaySettings(BaseSettings):
     #: The cloud to pair with and upload to, e.g. ``https://cloud.example.org``. None: the
     #: gateway runs local-only.
     cloud_url: str | None = None
-    #: Port of the local API (reserved: the local API is not built yet).
+    #: The gateway's name, shown on the dashboard and announced over mDNS.
+    name: str = Field(default="eCommunity gateway", min_length=1, max_length=40)
+    #: Address and port of the local API and dashboard. The default listens on every
+    #: interface, so that phones on the home network reach it.
+    http_host: str = "0.0.0.0"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    #: Announce the gateway over mDNS (``_ecommunity._tcp.local.``).
+    mdns: bool = True
+    #: Addresses of the interfaces to announce on; None: all.
+    mdns_interfaces: list[str] | None = None
+    #: MQTT broker for Home Assistant, e.g. ``mqtt://user:password@homeassistant.local``.
+    #: None: no MQTT.
+    mqtt_url: SecretStr | None = None
+    mqtt_base_topic: str = Field(default="ecommunity", min_length=1)
+    mqtt_discovery_prefix: str = Field(default="homeassistant", min_length=1)
     #: The id the gateway pairs with; by default a random id kept in the data directory.
     hardware_id: str | None = Field(default=None, min_length=1, max_length=128)
+    #: How long the setup page waits for a meter frame when it checks a key. [s]
+    meter_check_timeout_s: float = Field(default=30.0, gt=0, le=600)
     #: Uplink reconnect delays: the first, doubled per failure up to the maximum. [s]
     uplink_retry_initial_s: float = Field(default=1.0, gt=0, le=3600)
     uplink_retry_max_s: float = Field(default=60.0, gt=0, le=24 * 3600)
@@ -125,10 +147,18 @@ class GatewaySettings(BaseSettings):
             return None
         return SecretStr(parse_hex_key(value.get_secret_value()).hex())
 
-    @field_validator("line", "cloud_url", "serial_port", mode="before")
+    @field_validator("line", "cloud_url", "serial_port", "mqtt_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("name", mode="after")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value or any(not char.isprintable() for char in value):
+            raise ValueError("a name is 1 to 40 printable characters")
+        return value
 
     @field_validator("line", mode="after")
     @classmethod
@@ -171,6 +201,15 @@ class GatewaySettings(BaseSettings):
     def status_path(self) -> Path:
         return self.data_dir / STATUS_FILE_NAME
 
+    @property
+    def setup_path(self) -> Path:
+        return self.data_dir / SETUP_FILE_NAME
+
+    @property
+    def configured(self) -> bool:
+        """Whether the meter is set up: a serial port and (every profile is encrypted) a key."""
+        return self.serial_port is not None and self.key is not None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -184,12 +223,20 @@ class GatewaySettings(BaseSettings):
         config_file = _config_file.get()
         if config_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
-        sources.append(_SecretsFileSource(settings_cls))
+        sources.append(_DataDirFileSource(settings_cls, SETUP_FILE_NAME, SETUP_SETTINGS))
+        sources.append(_DataDirFileSource(settings_cls, SECRETS_FILE_NAME, _SECRET_SETTINGS))
         return tuple(sources)
 
 
-class _SecretsFileSource(PydanticBaseSettingsSource):
-    """The meter keys from the secrets file in the data directory the stronger sources chose."""
+class _DataDirFileSource(PydanticBaseSettingsSource):
+    """Some settings from a JSON file in the data directory the stronger sources chose."""
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], file_name: str, names: tuple[str, ...]
+    ) -> None:
+        super().__init__(settings_cls)
+        self.file_name = file_name
+        self.names = names
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         # Not used: __call__ reads the whole file at once.
@@ -200,8 +247,8 @@ class _SecretsFileSource(PydanticBaseSettingsSource):
         if data_dir is None:
             default = self.settings_cls.model_fields["data_dir"].default
             data_dir = default
-        stored = SecretsFile(Path(data_dir) / SECRETS_FILE_NAME).load()
-        return {name: stored.get(name) for name in _SECRET_SETTINGS if stored.get(name)}
+        stored = SecretsFile(Path(data_dir) / self.file_name).load()
+        return {name: stored.get(name) for name in self.names if stored.get(name)}
 
 
 def load_settings(*, config_file: Path | None = None, **overrides: Any) -> GatewaySettings:

@@ -339,6 +339,32 @@ class ReadingStore:
             ).fetchone()
         return int(count)
 
+    # -- the local API's queries ------------------------------------------------------------
+
+    def counter_at(self, meter_id: str, at_ms: int) -> StoredReading | None:
+        """The reading of ``meter_id`` with the latest meter clock at or before ``at_ms``."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM readings WHERE meter_id = ? "
+                "AND meter_timestamp_ms IS NOT NULL AND meter_timestamp_ms <= ? "
+                "ORDER BY meter_timestamp_ms DESC LIMIT 1",
+                (meter_id, at_ms),
+            ).fetchone()
+        return None if row is None else _stored(row)
+
+    def readings_between(
+        self, meter_id: str, *, from_ms: int, before_ms: int, limit: int
+    ) -> list[StoredReading]:
+        """Readings of ``meter_id`` with ``from_ms <= meter clock < before_ms``, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM readings WHERE meter_id = ? "
+                "AND meter_timestamp_ms >= ? AND meter_timestamp_ms < ? "
+                "ORDER BY meter_timestamp_ms LIMIT ?",
+                (meter_id, from_ms, before_ms, limit),
+            ).fetchall()
+        return [_stored(row) for row in rows]
+
     def watermark(self, target: str, meter_id: str) -> int | None:
         """The start of the last minute of ``meter_id`` uploaded to ``target`` [epoch ms]."""
         with self._lock:
