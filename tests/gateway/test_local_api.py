@@ -82,17 +82,21 @@ class Gateway:
         return self.proc.wait(timeout=15)
 
 
-def start_gateway(tmp_path: Path, *args: str, name: str = "gateway") -> Gateway:
+def start_gateway(
+    tmp_path: Path, *args: str, name: str = "gateway", env: dict[str, str] | None = None
+) -> Gateway:
+    """Start ``gateway run`` with a data dir in ``tmp_path`` and its local API on a free port."""
     port = free_port()
     data_dir = tmp_path / name
     log = tmp_path / f"{name}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ECOMMUNITY_")}
-    env["ECOMMUNITY_GATEWAY_METER_CHECK_TIMEOUT_S"] = "3"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ECOMMUNITY_")}
+    environment["ECOMMUNITY_GATEWAY_METER_CHECK_TIMEOUT_S"] = "3"
+    environment |= env or {}
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ecommunity", "gateway", "run", "--data-dir", str(data_dir),
              "--http-host", "127.0.0.1", "--http-port", str(port), "--no-mdns", *args],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            env=environment, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     gateway = Gateway(proc, port, data_dir, log)
 

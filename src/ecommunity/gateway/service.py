@@ -522,6 +522,7 @@ class GatewayService:
                 url.get_secret_value(),
                 base_topic=self.settings.mqtt_base_topic,
                 discovery_prefix=self.settings.mqtt_discovery_prefix,
+                interval_s=self.settings.mqtt_interval_s,
             )
         except ValueError as exc:
             logger.error("MQTT is off: %s", exc)

@@ -132,6 +132,9 @@ class GatewaySettings(BaseSettings):
     mqtt_url: SecretStr | None = None
     mqtt_base_topic: str = Field(default="ecommunity", min_length=1)
     mqtt_discovery_prefix: str = Field(default="homeassistant", min_length=1)
+    #: At most one state message per meter this often (the newest reading wins); 0: every
+    #: push. The local store and the cloud get every reading regardless. [s]
+    mqtt_interval_s: float = Field(default=10.0, ge=0, le=3600)
     #: The id the gateway pairs with; by default a random id kept in the data directory.
     hardware_id: str | None = Field(default=None, min_length=1, max_length=128)
     #: How long the setup page waits for a meter frame when it checks a key. [s]
