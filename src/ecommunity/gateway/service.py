@@ -127,6 +127,8 @@ class GatewayService:
         self.started_at = datetime.now(UTC)
         self.stopped = False
         self.gateway_id = ""
+        #: The port the local API listens on (``http_port``, or the one picked for 0).
+        self.http_port = settings.http_port
         self.store: ReadingStore
         self.live = LiveFeed()
         self._reader_store: ReadingStore | None = None
@@ -223,7 +225,7 @@ class GatewayService:
             else:
                 self._say(
                     "No meter configured yet: open the setup page at "
-                    f"http://{_display_host(settings.http_host)}:{settings.http_port}/#setup"
+                    f"http://{_display_host(settings.http_host)}:{self.http_port}/#setup"
                 )
             self._restart_cloud()
             self._write_status()
@@ -273,10 +275,13 @@ class GatewayService:
                     f"cannot serve the local API on {settings.http_host}:{settings.http_port}"
                 )
             await asyncio.sleep(0.02)
+        for listener in server.servers:
+            for sock in listener.sockets:
+                self.http_port = sock.getsockname()[1]
         logger.info(
             "local API and dashboard on http://%s:%d/",
             _display_host(settings.http_host),
-            settings.http_port,
+            self.http_port,
         )
         return server
 
@@ -506,7 +511,7 @@ class GatewayService:
         return Announcement(
             gateway_id=self.gateway_id,
             name=self.settings.name,
-            port=self.settings.http_port,
+            port=self.http_port,
             version=__version__,
             setup_state=self.setup_state,
         )
@@ -655,6 +660,7 @@ class GatewayService:
             "started_at": self.started_at.isoformat(),
             "updated_at": now.isoformat(),
             "cloud_url": settings.cloud_url,
+            "http_port": self.http_port,
             "meter": {"profile": self.profile.name, "serial_port": settings.serial_port},
             "reader": reader,
             "pairing": None if self.pairing is None else self.pairing.to_json(),

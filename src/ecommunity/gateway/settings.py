@@ -122,7 +122,8 @@ class GatewaySettings(BaseSettings):
     #: Address and port of the local API and dashboard. The default listens on every
     #: interface, so that phones on the home network reach it.
     http_host: str = "0.0.0.0"
-    http_port: int = Field(default=8080, ge=1, le=65535)
+    #: 0 picks a free port (tests); ``status.json`` says which.
+    http_port: int = Field(default=8080, ge=0, le=65535)
     #: Announce the gateway over mDNS (``_ecommunity._tcp.local.``).
     mdns: bool = True
     #: Addresses of the interfaces to announce on; None: all.
