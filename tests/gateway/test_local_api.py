@@ -91,11 +91,12 @@ def start_gateway(
     log = tmp_path / f"{name}.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ECOMMUNITY_")}
     environment["ECOMMUNITY_GATEWAY_METER_CHECK_TIMEOUT_S"] = "3"
+    environment["ECOMMUNITY_GATEWAY_MDNS"] = "false"  # on only where a test needs it
     environment |= env or {}
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ecommunity", "gateway", "run", "--data-dir", str(data_dir),
-             "--http-host", "127.0.0.1", "--http-port", str(port), "--no-mdns", *args],
+             "--http-host", "127.0.0.1", "--http-port", str(port), *args],
             env=environment, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     gateway = Gateway(proc, port, data_dir, log)
@@ -410,3 +411,54 @@ def test_settings_are_closed_to_the_network_once_set_up(pty_pair: Pty, tmp_path:
     finally:
         proc.terminate()
         assert proc.wait(timeout=15) == 0, log.read_text()[-3000:]
+
+
+def discover(interface: str, gateway_id: str) -> dict[str, Any] | None:
+    """What ``ecommunity gateway discover --json`` (a real process) says about one gateway."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ecommunity", "gateway", "discover", "--json", "--timeout", "2",
+         "--interface", interface],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    found = [entry for entry in json.loads(done.stdout) if entry["id"] == gateway_id]
+    return found[0] if found else None
+
+
+def test_the_gateway_announces_itself_and_its_setup_state_over_mdns(
+    pty_pair: Pty, tmp_path: Path
+) -> None:
+    from tests.multicast import multicast_interface
+
+    interface = multicast_interface()
+    meter = FakeAmisMeter(pty_pair.master, push_interval_s=0.2, step=STEP).start()
+    gateway = start_gateway(
+        tmp_path, "--name", "Keller", env={"ECOMMUNITY_GATEWAY_MDNS": "true",
+        "ECOMMUNITY_GATEWAY_MDNS_INTERFACES": json.dumps([interface])},
+    )  # fmt: skip
+    try:
+        gateway_id = gateway.get("/api/v1/status").json()["gateway_id"]
+        found = wait_until(lambda: discover(interface, gateway_id), 20, "the announcement")
+        assert found["setup_state"] == "setup"
+        assert found["name"] == "Keller"
+        assert found["url"] == f"http://{interface}:{gateway.port}/"
+        # The dashboard is where the announcement says.
+        assert httpx.get(found["url"], timeout=5).status_code == 200
+
+        choice = {"serial_port": pty_pair.path, "profile": "amis", "line": "9600-8N1"}
+        assert gateway.post("/api/v1/setup/meter", choice | {"key": KEY.hex()}).is_success
+        again = wait_until(
+            lambda: (
+                (entry := discover(interface, gateway_id))
+                and entry["setup_state"] == "ready"
+                and entry
+            ),
+            20,
+            "the announcement of the new setup state",
+        )
+        assert again["id"] == gateway_id
+    finally:
+        code = gateway.stop()
+        meter.stop()
+    assert code == 0, gateway.logs()
+    # The goodbye packets withdrew the announcement.
+    assert discover(interface, gateway_id) is None

@@ -487,7 +487,7 @@ class GatewayService:
         announcer = Announcer(interfaces=self.settings.mdns_interfaces)
         try:
             await announcer.start(self._announcement())
-        except MdnsError as exc:
+        except (MdnsError, ValueError) as exc:
             # Discovery is a convenience: the gateway works without it.
             logger.warning("cannot announce the gateway over mDNS: %s", exc)
             with contextlib.suppress(MdnsError):
@@ -502,7 +502,7 @@ class GatewayService:
 
         try:
             await self._announcer.update(self._announcement())
-        except MdnsError as exc:
+        except (MdnsError, ValueError) as exc:
             logger.warning("cannot update the mDNS announcement: %s", exc)
 
     def _announcement(self) -> Any:
