@@ -7,10 +7,32 @@ import sys
 
 import pytest
 
-PACKAGES = ["ecommunity", "ecommunity.meter", "ecommunity.gateway", "ecommunity.cli"]
+PACKAGES = [
+    "ecommunity",
+    "ecommunity.meter",
+    "ecommunity.community",
+    "ecommunity.gateway",
+    "ecommunity.cli",
+]
 #: Protocol code is sans-IO: no serial port, database, event loop or web framework.
 FORBIDDEN = {
     "ecommunity.meter": ["serial", "sqlite3", "asyncio", "socket", "fastapi", "sqlalchemy"],
+    # Domain code: no framework, ORM, database driver, event loop or I/O service.
+    "ecommunity.community": [
+        "serial",
+        "sqlite3",
+        "asyncio",
+        "socket",
+        "fastapi",
+        "starlette",
+        "pydantic",
+        "sqlalchemy",
+        "psycopg",
+        "redis",
+        "httpx",
+        "ecommunity.cloud",
+        "ecommunity.gateway",
+    ],
 }
 
 
