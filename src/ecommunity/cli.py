@@ -220,6 +220,31 @@ def build_parser() -> argparse.ArgumentParser:
         "IPv4 interface)",
     )
     discover.set_defaults(handler=_run_gateway_discover)
+
+    community = commands.add_parser("community", help="energy communities: allocation")
+    community_commands = community.add_subparsers(
+        dest="community_command", metavar="COMMAND", required=True
+    )
+    community_allocate = community_commands.add_parser(
+        "allocate",
+        help="allocate production to consumers per 15 minutes from a CSV of metered energy",
+        description="Allocate a community's production to its consumers per quarter hour, as "
+        "the grid operator does (G.01T, G.02, G.03, P.01T in whole Wh). INPUT.csv has the "
+        "header interval_start,metering_point,role,energy_wh,tf (role consumer or producer, "
+        "tf in percent, default 100); KEYS.csv has metering_point,key (fractions). Rows go to "
+        "stdout as CSV, totals to stderr.",
+    )
+    community_allocate.add_argument(
+        "--model", choices=["static", "dynamic"], required=True, help="the allocation model"
+    )
+    community_allocate.add_argument(
+        "--keys", metavar="KEYS.csv", help="static keys per consumer (static model only)"
+    )
+    community_allocate.add_argument(
+        "--json", action="store_true", help="print one JSON document with rows and totals"
+    )
+    community_allocate.add_argument("input", metavar="INPUT.csv", help="input file, or - for stdin")
+    community_allocate.set_defaults(handler=_run_community_allocate)
     return parser
 
 
@@ -340,6 +365,12 @@ def _run_gateway_discover(args: argparse.Namespace) -> int:
     from ecommunity.commands.gateway_discover import discover_command
 
     return discover_command(timeout_s=args.timeout, as_json=args.json, interfaces=args.interface)
+
+
+def _run_community_allocate(args: argparse.Namespace) -> int:
+    from ecommunity.commands.community import allocate_command
+
+    return allocate_command(args.input, model=args.model, keys_file=args.keys, as_json=args.json)
 
 
 if __name__ == "__main__":
