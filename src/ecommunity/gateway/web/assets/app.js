@@ -4,10 +4,13 @@ const timeFormat = new Intl.DateTimeFormat(undefined, {
   timeZone: ZONE, dateStyle: "short", timeStyle: "medium",
 });
 const hourFormat = new Intl.DateTimeFormat(undefined, { timeZone: ZONE, hour: "2-digit", minute: "2-digit" });
+const dayFormat = new Intl.DateTimeFormat("en-CA", { timeZone: ZONE });  // YYYY-MM-DD
 const $ = (id) => document.getElementById(id);
 
 let lastReadingAt = null;     // Date the latest reading was received
-let midnightCounters = null;  // {imp, exp}: counters at Vienna midnight, for today's tiles
+let midnightCounters = null;  // {imp, exp, day}: counters at Vienna midnight, for today's tiles
+let todayAskedAt = 0;         // Date.now() of the last request for today's energy
+let chartData = null;         // the last answer for the chart, redrawn when the size changes
 
 async function api(path, options = {}) {
   const response = await fetch(path, {
@@ -34,6 +37,11 @@ function showReading(reading) {
   lastReadingAt = new Date(reading.received_at || reading.meter_timestamp);
   $("last-reading").textContent = timeFormat.format(new Date(reading.meter_timestamp || lastReadingAt));
   $("last-reading").dateTime = reading.meter_timestamp || "";
+  // A new day in Austria starts today's tiles again.
+  if (midnightCounters && dayFormat.format(lastReadingAt) !== midnightCounters.day) midnightCounters = null;
+  // No counters yet (the page came before the first reading, or midnight passed): ask again,
+  // at most every 10 s, and redraw the chart that had nothing to show.
+  if (!midnightCounters && Date.now() - todayAskedAt > 10000) { loadToday(); loadChart(); }
   if (midnightCounters && reading.energy_import_wh != null) {
     $("today-import").textContent = kwh(reading.energy_import_wh - midnightCounters.imp);
     $("today-export").textContent = kwh(reading.energy_export_wh - midnightCounters.exp);
@@ -54,17 +62,20 @@ function updateFreshness() {
 function connectLive() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}/api/v1/live`);
+  socket.onopen = updateFreshness;  // "no data" rather than "connecting…" before a reading
   socket.onmessage = (event) => showReading(JSON.parse(event.data));
   socket.onclose = () => setTimeout(connectLive, 2000);
 }
 
 async function loadToday() {
+  todayAskedAt = Date.now();
   try {
     const [today, latest] = await Promise.all([api("/api/v1/energy/today"), api("/api/v1/readings/latest")]);
     if (today.energy_import_wh != null) {
       midnightCounters = {
         imp: latest.energy_import_wh - today.energy_import_wh,
         exp: latest.energy_export_wh - (today.energy_export_wh ?? 0),
+        day: today.day,
       };
     }
     showReading(latest);
@@ -82,12 +93,19 @@ function svg(name, attrs) {
 }
 
 async function loadChart() {
-  let data;
-  try { data = await api("/api/v1/readings?resolution=15min"); } catch { return; }
+  try { chartData = await api("/api/v1/readings?resolution=15min"); } catch { return; }
+  drawChart();
+}
+
+function drawChart() {
+  if (!chartData) return;
   const chart = $("chart");
+  // Drawn at the size it is shown (a stretched viewBox would squash the labels on a phone).
+  const width = Math.round(chart.clientWidth) || 960, height = Math.round(chart.clientHeight) || 300;
+  chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
   chart.replaceChildren();
-  const intervals = data.intervals || [];
-  const width = 960, height = 300, top = 10, bottom = 24, mid = top + (height - top - bottom) * 0.7;
+  const intervals = chartData.intervals || [];
+  const top = 10, bottom = 24, mid = top + (height - top - bottom) * 0.7;
   // Average power of a quarter hour: its energy times four. [W]
   const up = intervals.map((i) => (i.energy_import_wh ?? 0) * 4);
   const down = intervals.map((i) => (i.energy_export_wh ?? 0) * 4);
@@ -105,7 +123,7 @@ async function loadChart() {
       const bar = svg("rect", { x, y: mid, width: barWidth * 0.85, height: down[n] * scaleDown, class: "bar-export" });
       bar.append(svg("title", {})); bar.lastChild.textContent = title; chart.append(bar);
     }
-    if (n % 16 === 0) {
+    if (n % 16 === 0 && x < width - 36) {
       const label = svg("text", { x, y: height - 6 });
       label.textContent = hourFormat.format(new Date(interval.start));
       chart.append(label);
@@ -216,7 +234,12 @@ function handleForm(id, path, resultId, ok, busyText) {
 }
 
 handleForm("meter-form", "/api/v1/setup/meter", "meter-result",
-  (body) => `Saved: the key works. First reading: ${body.reading.energy_import_wh} Wh imported.`,
+  (body) => {
+    // The key is saved: keep it off the screen.
+    $("key").value = ""; $("auth-key").value = "";
+    $("key").placeholder = "saved (enter a new key to change it)";
+    return `Saved: the key works. First reading: ${body.reading.energy_import_wh} Wh imported.`;
+  },
   "Checking the key against the meter's frames (up to 30 s)…");
 handleForm("gateway-form", "/api/v1/setup/gateway", "gateway-result", () => "Saved.", "Saving…");
 handleForm("wifi-form", "/api/v1/setup/wifi", "wifi-result", (body) => `Connected to ${body.connected}.`, "Connecting…");
@@ -229,10 +252,12 @@ function route() {
   $("nav-setup").toggleAttribute("aria-current", setup);
   $("nav-dashboard").toggleAttribute("aria-current", !setup);
   if (setup) { $("nav-setup").setAttribute("aria-current", "page"); loadSetup().catch(() => {}); }
-  else { $("nav-dashboard").setAttribute("aria-current", "page"); }
+  else { $("nav-dashboard").setAttribute("aria-current", "page"); drawChart(); }
 }
 
 window.addEventListener("hashchange", route);
+let resizing = null;
+window.addEventListener("resize", () => { clearTimeout(resizing); resizing = setTimeout(drawChart, 200); });
 route();
 loadStatus();
 loadToday();
