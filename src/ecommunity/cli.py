@@ -125,6 +125,51 @@ def build_parser() -> argparse.ArgumentParser:
     profiles = meter_commands.add_parser("profiles", help="list the supported meters")
     profiles.add_argument("--json", action="store_true", help="print JSON")
     profiles.set_defaults(handler=_run_profiles)
+
+    sim = commands.add_parser("sim", help="simulated smart meters")
+    sim_commands = sim.add_subparsers(dest="sim_command", metavar="COMMAND", required=True)
+    sim_meter = sim_commands.add_parser(
+        "meter",
+        help="a simulated household's meter sending real encrypted frames to a serial port",
+        description="Simulate a household (standard load profile H0 with appliances, PV under "
+        "clouds, for the current time in Austria) and send its meter's frames to a serial "
+        "port, as the meter of the profile does (AMIS: SND_NKE until the reader answers E5). "
+        "Runs until SIGTERM/Ctrl-C.",
+    )
+    sim_meter.add_argument("--profile", default="amis", help="meter profile (default: amis)")
+    sim_meter.add_argument("--port", help="tty to write to; with --create-pty: a link to make")
+    sim_meter.add_argument(
+        "--create-pty",
+        action="store_true",
+        help="create a pty pair and print its reader's end (`ready: /dev/pts/N`)",
+    )
+    sim_meter.add_argument(
+        "--key", type=hex_key, help="encryption key (default: 00112233445566778899AABBCCDDEEFF)"
+    )
+    sim_meter.add_argument(
+        "--auth-key", type=hex_key, help="DLMS authentication key (adds a GCM tag)"
+    )
+    sim_meter.add_argument("--seed", type=int, default=1, help="household seed (default: 1)")
+    sim_meter.add_argument(
+        "--weather-seed", type=int, default=0, help="cloud seed, shared by neighbours (default: 0)"
+    )
+    sim_meter.add_argument(
+        "--annual-kwh", type=float, default=3500.0, help="annual consumption (default: 3500)"
+    )
+    sim_meter.add_argument("--pv-kwp", type=float, default=0.0, help="PV peak power (default: 0)")
+    sim_meter.add_argument(
+        "--interval-s", type=_positive_seconds, default=1.0, help="seconds between pushes (1)"
+    )
+    sim_meter.add_argument(
+        "--search-interval-s",
+        type=_positive_seconds,
+        default=2.0,
+        help="AMIS: seconds between SND_NKE while no reader answers (default 2; a real "
+        "meter waits 60)",
+    )
+    sim_meter.add_argument("--json", action="store_true", help="print sent readings as JSON lines")
+    sim_meter.set_defaults(handler=_run_sim_meter)
+
     cloud = commands.add_parser("cloud", help="run the cloud service")
     cloud_commands = cloud.add_subparsers(dest="cloud_command", metavar="COMMAND", required=True)
     serve = cloud_commands.add_parser(
@@ -324,6 +369,25 @@ def _run_profiles(args: argparse.Namespace) -> int:
     from ecommunity.commands.meter import profiles_command
 
     return profiles_command(as_json=args.json)
+
+
+def _run_sim_meter(args: argparse.Namespace) -> int:
+    from ecommunity.commands.sim import meter_command
+
+    return meter_command(
+        profile=args.profile,
+        port=args.port,
+        create_pty=args.create_pty,
+        key=args.key,
+        auth_key=args.auth_key,
+        seed=args.seed,
+        weather_seed=args.weather_seed,
+        annual_kwh=args.annual_kwh,
+        pv_kwp=args.pv_kwp,
+        interval_s=args.interval_s,
+        search_interval_s=args.search_interval_s,
+        as_json=args.json,
+    )
 
 
 def _run_cloud_serve(args: argparse.Namespace) -> int:
