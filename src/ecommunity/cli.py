@@ -167,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="AMIS: seconds between SND_NKE while no reader answers (default 2; a real "
         "meter waits 60)",
     )
-    sim_meter.add_argument("--json", action="store_true", help="print sent readings as JSON lines")
+    sim_meter.add_argument(
+        "--json", action="store_true", help="print every reading sent as a JSON line"
+    )
     sim_meter.set_defaults(handler=_run_sim_meter)
 
     cloud = commands.add_parser("cloud", help="run the cloud service")

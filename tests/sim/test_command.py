@@ -38,7 +38,10 @@ def process(*args: str) -> Iterator[subprocess.Popen[str]]:
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(5)
+        proc.wait(5)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def read_line(stream: IO[str], timeout_s: float = 10.0) -> str:
@@ -56,11 +59,16 @@ def stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
 def stored(db: Path) -> list[tuple[int, int, int, int, int]]:
     if not db.exists():
         return []
-    with sqlite3.connect(db) as connection:
+    connection = sqlite3.connect(db)
+    try:
         return connection.execute(
             "SELECT meter_timestamp_ms, energy_import_wh, energy_export_wh, power_import_w, "
             "power_export_w FROM readings ORDER BY meter_timestamp_ms"
         ).fetchall()
+    except sqlite3.OperationalError:  # the reader is still creating its schema
+        return []
+    finally:
+        connection.close()
 
 
 def wait_for_rows(db: Path, count: int, timeout_s: float = 20.0) -> None:
@@ -132,7 +140,8 @@ def test_writing_to_an_existing_port(tmp_path: Path) -> None:
     decoder = StreamDecoder(get_profile("amis"), key=DEMO_KEY)
     readings: list[Reading] = []
     try:
-        with process("sim", "meter", "--port", pair.path, "--search-interval-s", "0.2") as sim:
+        args = ["sim", "meter", "--port", pair.path, "--search-interval-s", "0.2", "--json"]
+        with process(*args) as sim:
             assert read_line(sim.stdout) == f"ready: {pair.path}\n"  # type: ignore[arg-type]
             deadline = time.monotonic() + 15
             while len(readings) < 3 and time.monotonic() < deadline:
@@ -146,9 +155,12 @@ def test_writing_to_an_existing_port(tmp_path: Path) -> None:
     assert code == 0, err
     assert len(readings) >= 3
     assert decoder.pop_errors() == []
-    printed = out.splitlines()
-    assert len(printed) >= 3
-    assert all(f"+A {r.energy_import_wh} Wh" in " ".join(printed) for r in readings)
+    printed = {row["meter_timestamp"]: row for row in map(json.loads, out.splitlines())}
+    for reading in readings:
+        assert reading.meter_timestamp is not None
+        row = printed[reading.meter_timestamp.isoformat()]
+        assert row["energy_import_wh"] == reading.energy_import_wh
+        assert row["power_import_w"] == reading.power_import_w
 
 
 @pytest.mark.parametrize(
@@ -166,6 +178,40 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
     result = subprocess.run(_command(*args), capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_without_json_only_the_ready_line_is_printed(tmp_path: Path) -> None:
+    """A caller may leave stdout unread: nothing but the ready line goes there."""
+    with process("sim", "meter", "--create-pty", "--search-interval-s", "0.2") as sim:
+        ready = read_line(sim.stdout)  # type: ignore[arg-type]
+        path = ready.removeprefix("ready: ").strip()
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+        try:
+            decoder = StreamDecoder(get_profile("amis"), key=DEMO_KEY)
+            deadline = time.monotonic() + 10
+            while decoder.stats.frames < 3 and time.monotonic() < deadline:
+                if select.select([fd], [], [], 0.1)[0]:
+                    decoder.feed(os.read(fd, 4096))
+                    os.write(fd, decoder.data_to_send())
+        finally:
+            os.close(fd)
+        code, out, err = stop(sim)
+    assert code == 0, err
+    assert decoder.stats.frames >= 3
+    assert out == ""
+    assert "acknowledged" in err
+
+
+def test_a_link_in_a_missing_directory_is_a_runtime_failure(tmp_path: Path) -> None:
+    link = tmp_path / "no" / "such" / "dir" / "meter"
+    result = subprocess.run(
+        _command("sim", "meter", "--create-pty", "--port", str(link)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "cannot make the link" in result.stderr
 
 
 def test_a_missing_port_is_a_runtime_failure(tmp_path: Path) -> None:

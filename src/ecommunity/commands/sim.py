@@ -80,8 +80,13 @@ def meter_command(
             if link_path.exists() and not link_path.is_symlink():
                 pty.close()
                 raise UsageError(f"{port} exists and is not a link: not replacing it")
-            link_path.unlink(missing_ok=True)
-            link_path.symlink_to(pty.path)
+            try:
+                link_path.unlink(missing_ok=True)
+                link_path.symlink_to(pty.path)
+            except OSError as exc:
+                pty.close()
+                sys.stderr.write(f"cannot make the link {port}: {exc.strerror or exc}\n")
+                return EXIT_FAILURE
             ready_path = port
         closing = [pty.master, pty.slave]
     else:
@@ -102,16 +107,18 @@ def meter_command(
         return meter.push(datetime.fromtimestamp(at_s, UTC))
 
     def report(push: Push) -> None:
-        if as_json:
-            row = push.reading.to_json()
-            row["sim"] = {"load_w": push.sample.load_w, "pv_w": push.sample.pv_w}
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            sys.stdout.write(
-                f"{format_reading(push.reading)}  load {push.sample.load_w} W  "
-                f"PV {push.sample.pv_w} W\n"
-            )
+        # Only with --json: a caller that keeps the process's stdout as an unread pipe (as
+        # a demo does) must not find the meter blocked on a full pipe after some minutes.
+        row = push.reading.to_json()
+        row["sim"] = {"load_w": push.sample.load_w, "pv_w": push.sample.pv_w}
+        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         sys.stdout.flush()
+        logger.debug(
+            "sent %s  load %d W  PV %d W",
+            format_reading(push.reading),
+            push.sample.load_w,
+            push.sample.pv_w,
+        )
 
     link = MeterLink(
         line,
@@ -120,7 +127,7 @@ def meter_command(
         interval_s=interval_s,
         search_interval_s=search_interval_s,
         align_to_clock=True,
-        on_sent=report,
+        on_sent=report if as_json else None,
     )
     logger.info(
         "simulating a %s meter on %s: seed %d, %.0f kWh/a, %.1f kWp",
