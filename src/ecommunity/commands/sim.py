@@ -109,10 +109,11 @@ def meter_command(
     def report(push: Push) -> None:
         # Only with --json: a caller that keeps the process's stdout as an unread pipe (as
         # a demo does) must not find the meter blocked on a full pipe after some minutes.
-        row = push.reading.to_json()
-        row["sim"] = {"load_w": push.sample.load_w, "pv_w": push.sample.pv_w}
-        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        if as_json:
+            row = push.reading.to_json()
+            row["sim"] = {"load_w": push.sample.load_w, "pv_w": push.sample.pv_w}
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
         logger.debug(
             "sent %s  load %d W  PV %d W",
             format_reading(push.reading),
@@ -127,7 +128,7 @@ def meter_command(
         interval_s=interval_s,
         search_interval_s=search_interval_s,
         align_to_clock=True,
-        on_sent=report if as_json else None,
+        on_sent=report,
     )
     logger.info(
         "simulating a %s meter on %s: seed %d, %.0f kWh/a, %.1f kWp",
