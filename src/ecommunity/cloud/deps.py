@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from ecommunity.cloud.db.devices import find_device_by_token_hash
+from ecommunity.cloud.db.devices import find_device_by_token_hash, find_live_device_id
 from ecommunity.cloud.db.models import Device, User, UserSession
 from ecommunity.cloud.db.users import find_session_by_token_hash
 from ecommunity.cloud.errors import ForbiddenError, NotAuthenticatedError
@@ -99,14 +99,42 @@ def find_device(db: Session, token: str) -> Device | None:
     return device
 
 
-def current_device(request: Request, db: DbSession) -> Device:
-    """The gateway calling with its device token (``Authorization: Bearer``)."""
+def device_token_of(request: Request) -> str:
+    """The device token a gateway sends (``Authorization: Bearer``), not yet checked."""
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise NotAuthenticatedError("gateways authenticate with 'Authorization: Bearer <token>'")
-    device = find_device(db, token)
+    return token
+
+
+async def device_token(request: Request) -> str:
+    """:func:`device_token_of` as a dependency that needs no worker thread (no database):
+    for routes that look the device up in a worker thread of their own."""
+    return device_token_of(request)
+
+
+DeviceToken = Annotated[str, Depends(device_token)]
+
+
+_UNKNOWN_DEVICE = "the device token is unknown or revoked"
+
+
+def live_device_id(db: Session, token: str) -> int:
+    """The id of the device of ``token`` (one cheap statement, no ORM object).
+
+    :raises NotAuthenticatedError: the token is unknown or revoked.
+    """
+    device_id = find_live_device_id(db, token_hash(token))
+    if device_id is None:
+        raise NotAuthenticatedError(_UNKNOWN_DEVICE)
+    return device_id
+
+
+def current_device(request: Request, db: DbSession) -> Device:
+    """The gateway calling with its device token (``Authorization: Bearer``)."""
+    device = find_device(db, device_token_of(request))
     if device is None:
-        raise NotAuthenticatedError("the device token is unknown or revoked")
+        raise NotAuthenticatedError(_UNKNOWN_DEVICE)
     return device
 
 

@@ -4,6 +4,7 @@ their routes). Unknown fields are refused: a typo must not pass silently."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -23,6 +24,26 @@ class ReadingIn(BaseModel):
     energy_export_wh: int | None = Field(default=None, ge=0, le=10**15)
     power_import_w: int | None = Field(default=None, ge=0, le=10**9)
     power_export_w: int | None = Field(default=None, ge=0, le=10**9)
+
+
+class ReadingFields(Protocol):
+    """What ingestion reads of a reading: a :class:`ReadingIn`, or its twin from the batch
+    upload's fast decoder (``ecommunity.cloud.api.batch_body``)."""
+
+    @property
+    def meter_serial(self) -> str: ...
+    @property
+    def profile(self) -> str: ...
+    @property
+    def measured_at(self) -> datetime: ...
+    @property
+    def energy_import_wh(self) -> int | None: ...
+    @property
+    def energy_export_wh(self) -> int | None: ...
+    @property
+    def power_import_w(self) -> int | None: ...
+    @property
+    def power_export_w(self) -> int | None: ...
 
 
 class ReadingOut(BaseModel):

@@ -31,9 +31,9 @@ from ecommunity.cloud.db.models import (
     MinuteReading,
     RawReading,
 )
-from ecommunity.cloud.db.readings import CounterPoint, StoredReading
+from ecommunity.cloud.db.readings import KnownReadings, StoredReading
 from ecommunity.cloud.errors import CloudError, ConflictError
-from ecommunity.cloud.schemas import ReadingIn
+from ecommunity.cloud.schemas import ReadingFields
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +76,14 @@ def _storable(text: str) -> bool:
 
 
 def _by_serial(
-    readings: Sequence[ReadingIn], now: datetime
-) -> dict[str, list[tuple[datetime, ReadingIn]]]:
+    readings: Sequence[ReadingFields], now: datetime
+) -> dict[str, list[tuple[datetime, ReadingFields]]]:
     """The readings per meter serial, each with its instant in UTC, once checked that they
     can be stored."""
     latest = now + MAX_CLOCK_AHEAD
     earliest, first_year, last_year = EARLIEST_AT, EARLIEST_AT.year, latest.year
     texts_seen: set[str] = set()
-    groups: dict[str, list[tuple[datetime, ReadingIn]]] = {}
+    groups: dict[str, list[tuple[datetime, ReadingFields]]] = {}
     for reading in readings:
         serial, profile = reading.meter_serial, reading.profile
         if serial not in texts_seen or profile not in texts_seen:
@@ -141,24 +141,12 @@ def max_increase_wh(elapsed: timedelta) -> float:
     return MAX_POWER_W * elapsed.total_seconds() / 3600 + JUMP_SLACK_WH
 
 
-class _Timeline:
-    """One counter's unflagged values of one meter, sorted by time."""
-
-    def __init__(self, points: Sequence[CounterPoint | None]) -> None:
-        ordered = sorted(
-            (point for point in points if point is not None), key=lambda point: point.measured_at
-        )
-        self.times = [point.measured_at for point in ordered]
-        self.values = [point.value_wh for point in ordered]
-
-
 def _check(
     times: list[datetime], values: list[int], at: datetime, value_wh: int
 ) -> tuple[int, int]:
     """The flags ``value_wh`` at ``at`` earns against one counter's unflagged neighbours
     (``times`` sorted, ``values`` alongside), and where it would go among them."""
     count = len(times)
-    # Uploads come in time order, mostly after everything known: no search, no successor.
     if not count or at > times[-1]:
         index = count
         following_wh = None
@@ -170,58 +158,26 @@ def _check(
         previous_wh = values[index - 1]
         if value_wh < previous_wh:
             flags = FLAG_COUNTER_BACKWARDS
-        # max_increase_wh(), written out: this runs for every reading of every upload.
-        elif (
-            value_wh - previous_wh
-            > MAX_POWER_W * (at - times[index - 1]).total_seconds() / 3600 + JUMP_SLACK_WH
-        ):
+        elif value_wh - previous_wh > max_increase_wh(at - times[index - 1]):
             flags = FLAG_IMPLAUSIBLE_JUMP
     if following_wh is not None and value_wh > following_wh:
         flags |= FLAG_COUNTER_BACKWARDS
     return flags, index
 
 
-def _classify(
-    db: Session,
-    model: type[MinuteReading] | type[RawReading],
+def _classify_among(
     meter_id: int,
-    batch: list[tuple[datetime, ReadingIn]],
-) -> tuple[list[StoredReading], int]:
-    """The rows to insert for one meter (flagged as they deserve) and the duplicates."""
-    # The first of repeated instants wins: walking backwards, the earliest is written last.
-    by_time = dict(reversed(batch))
-    duplicates = len(batch) - len(by_time)
-    instants = sorted(by_time)
-    start, end = instants[0], instants[-1]
-    window = queries.readings_between(db, model, meter_id, start, end)
-    stored_at = {row.measured_at for row in window}
-    around = queries.neighbours(db, model, meter_id, start, end)
-    good = [row for row in window if row.flags == 0]
-    imports = _Timeline(
-        [around.import_before, around.import_after]
-        + [
-            CounterPoint(row.measured_at, row.energy_import_wh)
-            for row in good
-            if row.energy_import_wh is not None
-        ]
-    )
-    exports = _Timeline(
-        [around.export_before, around.export_after]
-        + [
-            CounterPoint(row.measured_at, row.energy_export_wh)
-            for row in good
-            if row.energy_export_wh is not None
-        ]
-    )
-    import_times, import_values = imports.times, imports.values
-    export_times, export_values = exports.times, exports.values
-    new_row = queries.new_stored_reading
+    instants: list[datetime],
+    by_time: dict[datetime, ReadingFields],
+    known: KnownReadings,
+) -> list[StoredReading]:
+    """The rows for new ``instants`` (sorted) that may lie anywhere among the known ones."""
+    import_times = [at for at, _ in known.imports]
+    import_values = [value for _, value in known.imports]
+    export_times = [at for at, _ in known.exports]
+    export_values = [value for _, value in known.exports]
     rows: list[StoredReading] = []
-    append = rows.append
     for at in instants:
-        if at in stored_at:
-            duplicates += 1
-            continue
         reading = by_time[at]
         energy_import, energy_export = reading.energy_import_wh, reading.energy_export_wh
         flags = import_index = export_index = 0
@@ -237,8 +193,8 @@ def _classify(
             if energy_export is not None:
                 export_times.insert(export_index, at)
                 export_values.insert(export_index, energy_export)
-        append(
-            new_row(
+        rows.append(
+            StoredReading(
                 meter_id,
                 at,
                 energy_import,
@@ -248,13 +204,93 @@ def _classify(
                 flags,
             )
         )
-    return rows, duplicates
+    return rows
+
+
+def _classify_after(
+    meter_id: int,
+    instants: list[datetime],
+    by_time: dict[datetime, ReadingFields],
+    known: KnownReadings,
+) -> list[StoredReading]:
+    """The rows for new ``instants`` (sorted) that all lie after every known counter value:
+    what :func:`_classify_among` does, without searching. Uploads come in time order, so
+    this is the path of nearly every reading: it is written out for speed."""
+    import_at, import_wh = known.imports[-1] if known.imports else (None, 0)
+    export_at, export_wh = known.exports[-1] if known.exports else (None, 0)
+    backwards, jump = FLAG_COUNTER_BACKWARDS, FLAG_IMPLAUSIBLE_JUMP
+    # max_increase_wh(), written out (the same float operations in the same order).
+    max_power_w, slack_wh = MAX_POWER_W, JUMP_SLACK_WH
+    new_row = tuple.__new__
+    rows: list[StoredReading] = []
+    append = rows.append
+    for at in instants:
+        reading = by_time[at]
+        energy_import, energy_export = reading.energy_import_wh, reading.energy_export_wh
+        flags = 0
+        if energy_import is not None and import_at is not None:
+            if energy_import < import_wh:
+                flags = backwards
+            elif (
+                energy_import - import_wh
+                > max_power_w * (at - import_at).total_seconds() / 3600 + slack_wh
+            ):
+                flags = jump
+        if energy_export is not None and export_at is not None:
+            if energy_export < export_wh:
+                flags |= backwards
+            elif (
+                energy_export - export_wh
+                > max_power_w * (at - export_at).total_seconds() / 3600 + slack_wh
+            ):
+                flags |= jump
+        if not flags:
+            if energy_import is not None:
+                import_at, import_wh = at, energy_import
+            if energy_export is not None:
+                export_at, export_wh = at, energy_export
+        append(
+            new_row(
+                StoredReading,
+                (
+                    meter_id,
+                    at,
+                    energy_import,
+                    energy_export,
+                    reading.power_import_w,
+                    reading.power_export_w,
+                    flags,
+                ),
+            )
+        )
+    return rows
+
+
+def _classify(
+    meter_id: int, batch: list[tuple[datetime, ReadingFields]], known: KnownReadings
+) -> tuple[list[StoredReading], int]:
+    """The rows to insert for one meter (flagged as they deserve) and the duplicates."""
+    # The first of repeated instants wins: walking backwards, the earliest is written last.
+    by_time = dict(reversed(batch))
+    stored_at = known.stored_at
+    instants = sorted(at for at in by_time if at not in stored_at)
+    duplicates = len(batch) - len(instants)
+    if not instants:
+        return [], duplicates
+    first = instants[0]
+    if (not known.imports or first > known.imports[-1][0]) and (
+        not known.exports or first > known.exports[-1][0]
+    ):
+        return _classify_after(meter_id, instants, by_time, known), duplicates
+    return _classify_among(meter_id, instants, by_time, known), duplicates
 
 
 def ingest_readings(
-    db: Session, device: Device, readings: Sequence[ReadingIn], *, raw: bool = False
+    db: Session, device: Device | int, readings: Sequence[ReadingFields], *, raw: bool = False
 ) -> IngestResult:
     """Store a gateway's readings: minute readings, or raw live pushes when ``raw``.
+
+    ``device`` is the (authenticated) device the readings come from, or its id.
 
     Binds the device's meter on first sight of its serial. Idempotent: a reading already
     stored (same meter and instant) counts as a duplicate and changes nothing. Commits once.
@@ -266,13 +302,14 @@ def ingest_readings(
     """
     if not readings:
         return IngestResult(accepted=0, duplicates=0, flagged=0)
+    device_id = device if isinstance(device, int) else device.id
     model = RawReading if raw else MinuteReading
     now = datetime.now(UTC)
     by_serial = _by_serial(readings, now)
     try:
-        known = {serial: queries.find_meter(db, device.id, serial) for serial in by_serial}
-        unknown = [serial for serial, meter in known.items() if meter is None]
-        if unknown and queries.count_meters(db, device.id) + len(unknown) > MAX_METERS_PER_DEVICE:
+        meters = queries.meters_of_device(db, device_id)
+        unknown = [serial for serial in by_serial if serial not in meters]
+        if unknown and len(meters) + len(unknown) > MAX_METERS_PER_DEVICE:
             raise TooManyMetersError(
                 f"a gateway may read at most {MAX_METERS_PER_DEVICE} meters; "
                 f"this upload adds {len(unknown)} new meter serials"
@@ -281,27 +318,34 @@ def ingest_readings(
         new_meters: set[int] = set()
         duplicates = 0
         for serial, batch in by_serial.items():
-            meter, profile = known[serial], batch[0][1].profile
-            # Looked up above already: binding again is only for a new meter or a new profile.
+            meter, profile = meters.get(serial), batch[0][1].profile
+            meter_id = None if meter is None else meter.id
+            # Binding again is only for a new meter, or a profile learnt for a known one.
             if meter is None or (profile and not meter.profile):
-                meter = queries.bind_meter(db, device.id, serial, profile, now)
-                if known[serial] is None:
-                    new_meters.add(meter.id)
-            rows, repeated = _classify(db, model, meter.id, batch)
+                meter_id = queries.bind_meter(db, device_id, serial, profile, now).id
+                if meter is None:
+                    new_meters.add(meter_id)
+            assert meter_id is not None
+            times = [at for at, _ in batch]
+            known = queries.known_readings(db, model, meter_id, min(times), max(times))
+            rows, repeated = _classify(meter_id, batch, known)
             pending.extend(rows)
             duplicates += repeated
         inserted = queries.insert_readings(db, model, pending, now)
-        queries.touch_device(db, device.id, now)
+        queries.touch_device(db, device_id, now)
         db.commit()
     except BaseException:
         db.rollback()
         raise
     # A row that a concurrent upload stored first is that upload's, and a duplicate here.
-    new = [row for row in pending if (row.meter_id, row.measured_at) in inserted]
+    if len(inserted) == len(pending):
+        new = pending
+    else:
+        new = [row for row in pending if (row.meter_id, row.measured_at) in inserted]
     duplicates += len(pending) - len(new)
     flagged = sum(1 for row in new if row.flags)
     if flagged:
-        logger.info("device %d: %d of %d new readings flagged", device.id, flagged, len(new))
+        logger.info("device %d: %d of %d new readings flagged", device_id, flagged, len(new))
     return IngestResult(
         accepted=len(new), duplicates=duplicates, flagged=flagged, new=new, new_meters=new_meters
     )

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
+from ecommunity.cloud.db import postgres
 from ecommunity.cloud.db.models import Device, DeviceAuthorization
 
 
@@ -50,6 +51,17 @@ def forget_authorizations_expired_before(db: Session, cutoff: datetime) -> None:
 def find_device_by_token_hash(db: Session, token_hash: str) -> Device | None:
     """The device whose ``token_hash`` column holds this value, revoked or not."""
     return db.scalar(select(Device).where(Device.token_hash == token_hash))
+
+
+def find_live_device_id(db: Session, token_hash: str) -> int | None:
+    """The id of the unrevoked device whose ``token_hash`` column holds this value: one cheap
+    statement (every batch upload asks it; on PostgreSQL a prepared one)."""
+    if db.get_bind().dialect.name == "postgresql":
+        return postgres.live_device_id(db, token_hash)
+    statement = select(Device.id).where(
+        Device.token_hash == token_hash, Device.revoked_at.is_(None)
+    )
+    return db.scalar(statement)
 
 
 def list_devices_of_user(db: Session, user_id: int) -> Sequence[Device]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -51,9 +51,9 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-@dataclass(frozen=True)
-class StoredReading:
-    """A reading row of either table."""
+class StoredReading(NamedTuple):
+    """A reading row of either table: a tuple, cheap to make by the thousand (an upload
+    brings that many), its fields in the column order of the tables."""
 
     meter_id: int
     #: The meter's time stamp, UTC.
@@ -68,34 +68,25 @@ class StoredReading:
     flags: int
 
 
-_new_object = object.__new__
+class MeterRef(NamedTuple):
+    """One of a device's meters, as ingestion needs it."""
+
+    id: int
+    profile: str
 
 
-def new_stored_reading(
-    meter_id: int,
-    measured_at: datetime,
-    energy_import_wh: int | None,
-    energy_export_wh: int | None,
-    power_import_w: int | None,
-    power_export_w: int | None,
-    flags: int,
-) -> StoredReading:
-    """A :class:`StoredReading`, made as its constructor would, at less than half the cost.
+#: A counter value of an unflagged reading: (UTC instant, value [Wh]).
+CounterValue = tuple[datetime, int]
 
-    A frozen dataclass sets each field through ``object.__setattr__``: more than a
-    microsecond per row, for every reading an upload brings (``bench/cloud.py``).
-    """
-    row: StoredReading = _new_object(StoredReading)
-    row.__dict__.update(
-        meter_id=meter_id,
-        measured_at=measured_at,
-        energy_import_wh=energy_import_wh,
-        energy_export_wh=energy_export_wh,
-        power_import_w=power_import_w,
-        power_export_w=power_export_w,
-        flags=flags,
-    )
-    return row
+
+class KnownReadings(NamedTuple):
+    """What a meter's table holds around an upload's time span (:func:`known_readings`)."""
+
+    #: The instants stored inside the span, flagged or not.
+    stored_at: set[datetime]
+    #: Per counter, its unflagged values inside the span and the nearest ones outside it.
+    imports: list[CounterValue]
+    exports: list[CounterValue]
 
 
 @dataclass(frozen=True)
@@ -105,16 +96,6 @@ class CounterPoint:
     measured_at: datetime
     #: [Wh]
     value_wh: int
-
-
-@dataclass(frozen=True)
-class Neighbours:
-    """The unflagged counter values just outside a time window, per counter."""
-
-    import_before: CounterPoint | None
-    export_before: CounterPoint | None
-    import_after: CounterPoint | None
-    export_after: CounterPoint | None
 
 
 @dataclass(frozen=True)
@@ -136,6 +117,10 @@ def _dialect_insert(
     if db.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def _on_postgres(db: Session) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
 
 
 def find_meter(db: Session, device_id: int, serial: str) -> Meter | None:
@@ -161,8 +146,15 @@ def bind_meter(db: Session, device_id: int, serial: str, profile: str, now: date
     return meter
 
 
-def count_meters(db: Session, device_id: int) -> int:
-    return len(db.scalars(select(Meter.id).where(Meter.device_id == device_id)).all())
+def meters_of_device(db: Session, device_id: int) -> dict[str, MeterRef]:
+    """The device's meters by serial. One statement per upload: on PostgreSQL a prepared one."""
+    if _on_postgres(db):
+        return {
+            serial: MeterRef(id, profile)
+            for serial, id, profile in postgres.meters_of(db, device_id)
+        }
+    statement = select(Meter.serial, Meter.id, Meter.profile).where(Meter.device_id == device_id)
+    return {serial: MeterRef(id, profile) for serial, id, profile in db.execute(statement)}
 
 
 def meters_of_user(db: Session, user_id: int) -> list[Meter]:
@@ -188,7 +180,10 @@ def meter_of_user(db: Session, user_id: int, meter_id: int) -> Meter | None:
 
 def touch_device(db: Session, device_id: int, now: datetime) -> None:
     """Remember when the device last delivered data."""
-    db.execute(update(Device).where(Device.id == device_id).values(last_seen_at=now))
+    if _on_postgres(db):
+        postgres.touch_device(db, device_id, now)
+    else:
+        db.execute(update(Device).where(Device.id == device_id).values(last_seen_at=now))
 
 
 # --- readings -----------------------------------------------------------------------------------
@@ -221,7 +216,7 @@ def readings_between(
         .limit(limit)
     )
     return [
-        new_stored_reading(
+        StoredReading(
             meter_id,
             as_utc(at),
             energy_import_wh,
@@ -263,7 +258,9 @@ def _edge(
 
 @functools.cache
 def _neighbours_statement(model: ReadingModel) -> Select[*tuple[Any, ...]]:
-    """The statement of :func:`neighbours`, built once per table: building its eight
+    """The last unflagged counters before ``start`` and the first after ``end``, each point's
+    instant and value from two subqueries with the same condition and order (``measured_at``
+    is unique per meter, so both find the same row). Built once per table: building its eight
     subqueries cost more than running them (``bench/cloud.py``)."""
     before = model.measured_at < bindparam("start")
     after = model.measured_at > bindparam("end")
@@ -278,27 +275,51 @@ def _neighbours_statement(model: ReadingModel) -> Select[*tuple[Any, ...]]:
     )
 
 
-def neighbours(
+def known_readings(
     db: Session, model: ReadingModel, meter_id: int, start: datetime, end: datetime
-) -> Neighbours:
-    """The last unflagged counters before ``start`` and the first after ``end``.
+) -> KnownReadings:
+    """The instants the meter has stored from ``start`` to ``end`` (both included), and its
+    unflagged counter values there, the last before ``start`` and the first after ``end``.
 
-    One statement, one round trip (every upload asks this). A point's instant and value come
-    from two subqueries with the same condition and order: ``measured_at`` is unique per
-    meter, so both find the same row.
+    Every upload asks this once per meter: on PostgreSQL it is one prepared statement.
     """
-    statement = _neighbours_statement(model)
-    with _index_walks(db):
-        row = db.execute(statement, {"meter_id": meter_id, "start": start, "end": end}).one()
-    import_before, export_before, import_after, export_after = (
-        _point(row[index], row[index + 1]) for index in range(0, len(row), 2)
-    )
-    return Neighbours(
-        import_before=import_before,
-        export_before=export_before,
-        import_after=import_after,
-        export_after=export_after,
-    )
+    if _on_postgres(db):
+        with _index_walks(db):
+            rows = postgres.known_readings(db, model.__tablename__, meter_id, start, end)
+    else:
+        window = readings_between(db, model, meter_id, start, end)
+        statement = _neighbours_statement(model)
+        edges = db.execute(statement, {"meter_id": meter_id, "start": start, "end": end}).one()
+        import_before, export_before, import_after, export_after = (
+            _point(edges[index], edges[index + 1]) for index in range(0, len(edges), 2)
+        )
+        rows = [(r.measured_at, r.energy_import_wh, r.energy_export_wh, r.flags) for r in window]
+        rows += [
+            (point.measured_at, point.value_wh, None, postgres.OUTSIDE)
+            for point in (import_before, import_after)
+            if point is not None
+        ]
+        rows += [
+            (point.measured_at, None, point.value_wh, postgres.OUTSIDE)
+            for point in (export_before, export_after)
+            if point is not None
+        ]
+    stored_at: set[datetime] = set()
+    imports: list[CounterValue] = []
+    exports: list[CounterValue] = []
+    for at, energy_import, energy_export, flags in rows:
+        at = as_utc(at)
+        if flags != postgres.OUTSIDE:
+            stored_at.add(at)
+            if flags:
+                continue
+        if energy_import is not None:
+            imports.append((at, energy_import))
+        if energy_export is not None:
+            exports.append((at, energy_export))
+    imports.sort()
+    exports.sort()
+    return KnownReadings(stored_at, imports, exports)
 
 
 @contextmanager
