@@ -65,7 +65,8 @@ class FakeAmisMeter:
     ``push_interval_s`` stands in for the real 1 s between frames and ``search_interval_s``
     for the real minute between SND_NKE frames, to keep the tests fast. ``start`` and ``step``
     set the meter clock of the pushes: a ``step`` longer than ``push_interval_s`` makes meter
-    time pass faster than wall time.
+    time pass faster than wall time. ``junk(index)``, if given, is written on the line before
+    the push ``index`` (line noise, a misbehaving device on the bus).
     """
 
     def __init__(
@@ -80,6 +81,8 @@ class FakeAmisMeter:
         corrupt: frozenset[int] = frozenset(),
         start: datetime = START,
         step: timedelta = timedelta(seconds=1),
+        junk: Callable[[int], bytes] | None = None,
+        key: bytes = KEY,
     ) -> None:
         self.fd = master_fd
         self.ack_timeout_s = ack_timeout_s
@@ -89,6 +92,9 @@ class FakeAmisMeter:
         self.corrupt = corrupt
         self.start_at = start
         self.step = step
+        self.junk = junk
+        self.key = key
+        self.junk_bytes = 0  # junk written
         self.next_index = first_index
         self.sent: list[SentFrame] = []  # every good long frame written
         self.acked: list[SentFrame] = []
@@ -103,6 +109,9 @@ class FakeAmisMeter:
         return self
 
     def stop(self) -> None:
+        """Stop pushing (idempotent; also for a meter never started); re-raise its error."""
+        if self._thread.ident is None:
+            return
         self._stop.set()
         self._thread.join(timeout=5)
         assert not self._thread.is_alive()
@@ -133,9 +142,13 @@ class FakeAmisMeter:
             index = self.next_index
             self.next_index += 1
             reading = make_reading(index, self.start_at, self.step)
-            frame = encode_amis(reading, KEY, access_number=index & 0xFF, fcb=bool(index & 1))
+            frame = encode_amis(reading, self.key, access_number=index & 0xFF, fcb=bool(index & 1))
             if index in self.corrupt:
                 frame = frame[:50] + bytes((frame[50] ^ 0xFF,)) + frame[51:]
+            if self.junk is not None:
+                noise = self.junk(index)
+                self._write(noise)
+                self.junk_bytes += len(noise)
             sent = SentFrame(index, reading, time.monotonic())
             self._write(frame)
             if index not in self.corrupt:
@@ -152,7 +165,9 @@ class FakeAmisMeter:
         # An acknowledgement that comes after the timeout belongs to no frame: drop it.
         while select.select([self.fd], [], [], 0)[0]:
             self.received += os.read(self.fd, 1024)
-        os.write(self.fd, data)
+        view = memoryview(data)
+        while view:  # a write to a pty master may take only part of a large buffer
+            view = view[os.write(self.fd, view) :]
 
     def _wait_for_ack(self) -> bool:
         deadline = time.monotonic() + self.ack_timeout_s

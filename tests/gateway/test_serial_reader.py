@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
 import logging
 import signal
+import sqlite3
 import subprocess
 import sys
 import termios
@@ -27,7 +29,7 @@ from ecommunity.gateway.serial_reader import (
     open_serial_port,
     run_reader,
 )
-from ecommunity.gateway.store import ReadingStore
+from ecommunity.gateway.store import ReadingStore, from_epoch_ms
 from ecommunity.meter import ACK, LineSettings, Reading
 from tests.gateway.fake_meter import (
     AMIS,
@@ -38,6 +40,7 @@ from tests.gateway.fake_meter import (
     open_pty,
     wait_for,
 )
+from tests.gateway.small_filesystem import SmallFilesystem
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -90,16 +93,25 @@ class ReaderThread:
         db: Path,
         on_reading: Callable[[Reading], None] | None = None,
         open_port: Callable[[str, LineSettings, float], SerialPort] = open_serial_port,
+        on_change: Callable[[ReaderStats], None] | None = None,
     ) -> None:
         self.store = ReadingStore(db)
         self.stop_event = threading.Event()
         self.reported: list[Reading] = []
         self.stats: ReaderStats | None = None
+        #: The counters while the reader runs.
+        self.live = ReaderStats()
         self._on_reading = on_reading
 
         def target() -> None:
             self.stats = run_reader(
-                settings, self.store, self._report, self.stop_event, open_port=open_port
+                settings,
+                self.store,
+                self._report,
+                self.stop_event,
+                open_port=open_port,
+                stats=self.live,
+                on_change=on_change,
             )
 
         self._thread = threading.Thread(target=target, name="reader", daemon=True)
@@ -307,6 +319,113 @@ def test_stop_interrupts_a_long_backoff(tmp_path: Path) -> None:
     stats = reader.stop()
     assert time.monotonic() - started < 0.5
     assert stats.open_failures == 1
+
+
+# -- a full disk, a wrong key ----------------------------------------------------------------
+
+
+def committed_keys(db: Path) -> list[Key]:
+    """The stored readings' keys, through a read-only connection (it writes nothing)."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        (check,) = conn.execute("PRAGMA integrity_check").fetchone()
+        assert check == "ok"
+        rows = conn.execute(
+            "SELECT meter_timestamp_ms, energy_import_wh FROM readings ORDER BY id"
+        ).fetchall()
+    return [(from_epoch_ms(ms), wh) for ms, wh in rows]
+
+
+def test_a_full_disk_withholds_acks_until_space_returns(
+    pty_pair: Pty, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real tmpfs filled up: the reader keeps running, says "disk full" once, acknowledges
+    no frame it could not store (but the one in flight when the disk filled), and stores
+    again once the space is back."""
+    caplog.set_level(logging.DEBUG, logger="ecommunity.gateway.serial_reader")
+    changes: list[tuple[str | None, bool]] = []
+    with SmallFilesystem(tmp_path / "small", 4 << 20) as small:
+        db = small.path / "readings.sqlite3"
+        meter = FakeAmisMeter(pty_pair.master, push_interval_s=0.005, max_missed_acks=3)
+        reader = ReaderThread(
+            fast_settings(pty_pair.path),
+            db,
+            on_change=lambda stats: changes.append((stats.store_error, stats.disk_full)),
+        )
+        try:
+            meter.start()
+            wait_for(lambda: len(reader.reported) >= 20, what="20 readings")
+            small.fill()
+            wait_for(lambda: reader.live.acks_withheld >= 5, what="5 frames left unacknowledged")
+            assert reader.live.disk_full
+            assert reader.live.store_error == "disk full: database or disk is full"
+            while_full = committed_keys(db)
+            assert [key_of(r) for r in reader.reported] == while_full
+            acked = {key_of(f.reading) for f in meter.acked}
+            assert len(acked - set(while_full)) <= 1  # in flight when the disk filled
+
+            small.free()
+            reported = len(reader.reported)
+            wait_for(lambda: len(reader.reported) >= reported + 20, what="20 more readings")
+            assert not reader.live.disk_full
+            assert reader.live.store_error is None
+        finally:
+            meter.stop()
+        wait_for(lambda: reader.live.store_error is None, what="the last write")
+        stats = reader.stop()
+        stored = committed_keys(db)
+
+    assert changes == [("disk full: database or disk is full", True), (None, False)]
+    assert len(set(stored)) == len(stored)
+    assert [key_of(r) for r in reader.reported] == stored
+    acked = {key_of(f.reading) for f in meter.acked}
+    assert len(acked - set(stored)) <= 1
+    assert set(stored) <= {key_of(f.reading) for f in meter.sent}
+    # Every failed write but the first kept its frame's E5 back.
+    assert stats.store_errors == stats.acks_withheld + 1
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "disk full" in r.getMessage()]
+    assert [level for level, _ in said].count(logging.ERROR) == 1
+    assert said[0][0] == logging.ERROR
+    assert "free space on its file system" in said[0][1]
+    again = [r for r in caplog.records if "storing readings again" in r.getMessage()]
+    assert [r.levelno for r in again] == [logging.INFO]
+
+
+def test_a_wrong_key_is_said_once_and_shown_until_frames_decrypt(
+    pty_pair: Pty, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ecommunity.gateway.serial_reader")
+    db = tmp_path / "readings.sqlite3"
+    changes: list[bool] = []
+    other_key = bytes(range(16))
+    wrong = FakeAmisMeter(pty_pair.master, key=other_key).start()
+    reader = ReaderThread(
+        fast_settings(pty_pair.path), db, on_change=lambda stats: changes.append(stats.wrong_key)
+    )
+    right: FakeAmisMeter | None = None
+    try:
+        wait_for(lambda: reader.live.frame_errors.get("wrong-key", 0) >= 10, what="10 frames")
+        assert reader.live.wrong_key
+        assert reader.reported == []
+        wrong.stop()
+        right = FakeAmisMeter(pty_pair.master, first_index=wrong.next_index).start()
+        wait_for(lambda: len(reader.reported) >= 5, what="5 readings with the right key")
+        assert not reader.live.wrong_key
+    finally:
+        wrong.stop()
+        if right is not None:
+            right.stop()
+    stats = reader.stop()
+
+    assert changes == [True, False]
+    assert stats.frame_errors["wrong-key"] >= 10
+    assert len(wrong.acked) >= 10  # sound frames on the wire: acknowledged all the same
+    said = [r for r in caplog.records if "wrong key" in r.getMessage()]
+    assert said[0].levelno == logging.WARNING
+    assert "do not decrypt with the configured meter key" in said[0].getMessage()
+    assert {r.levelno for r in said[1:]} <= {logging.DEBUG}
+    assert [r.levelno for r in caplog.records if "decrypt again" in r.getMessage()] == [
+        logging.INFO
+    ]
 
 
 # -- crash test: the reader in its own process, killed mid-stream ---------------------------

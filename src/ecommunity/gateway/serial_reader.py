@@ -6,6 +6,13 @@ acknowledgements AMIS meters need within 0.5 s) goes out at once; each decoded r
 committed to the :class:`~ecommunity.gateway.store.ReadingStore` and only then handed to the
 caller. A port that is missing, fails to open or disappears is retried with exponential
 back-off; only a stop request ends the loop.
+
+A store that refuses writes (a full disk, an I/O error) does not end the loop either. From the
+first failed write on, the reader stores before it acknowledges and keeps back the E5 of every
+frame it could not store, so the meter is never told that a frame arrived which is not kept; it
+says so once in the log, shows it in :class:`ReaderStats` (``store_error``, ``disk_full``), and
+goes back to acknowledging first as soon as a write succeeds again. The one frame in flight when
+the disk fills was acknowledged before its write failed: the price of answering within 0.5 s.
 """
 
 from __future__ import annotations
@@ -121,6 +128,15 @@ class ReaderStats:
     duplicates: int = 0
     #: Readings that could not be stored (database error); not handed on either.
     store_errors: int = 0
+    #: Frames whose E5 was kept back because their readings could not be stored.
+    acks_withheld: int = 0
+    #: Why the store refuses writes now (``"disk full: …"``); None once a write succeeds.
+    store_error: str | None = None
+    #: The store refuses writes because the disk is full (SQLITE_FULL, ENOSPC).
+    disk_full: bool = False
+    #: The meter's frames fail the key check: the configured key is not the meter's. Cleared
+    #: by the next frame that decrypts.
+    wrong_key: bool = False
     #: Bad frames by :attr:`MeterError.kind`.
     frame_errors: dict[str, int] = field(default_factory=dict)
 
@@ -168,6 +184,17 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+#: A store failure is logged at ERROR at most this often; repeats go to DEBUG. [s]
+STORE_ERROR_REPEAT_S = 600.0
+
+
+def is_disk_full(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed because the disk (or the file system's quota) is full."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    # Extended result codes carry the primary code in their low byte.
+    return code is not None and code & 0xFF == sqlite3.SQLITE_FULL
+
+
 def run_reader(
     settings: ReaderSettings,
     store: ReadingStore,
@@ -177,15 +204,19 @@ def run_reader(
     open_port: PortOpener = open_serial_port,
     clock: Callable[[], datetime] = _utc_now,
     stats: ReaderStats | None = None,
+    on_change: Callable[[ReaderStats], None] | None = None,
 ) -> ReaderStats:
     """Read ``settings.port`` until ``stop`` is set or KeyboardInterrupt, then return counters.
 
     ``stats``, if given, is the object the reader counts in while it runs (for a live status).
+    ``on_change``, if given, is called in the reader's thread whenever ``store_error``,
+    ``disk_full`` or ``wrong_key`` change (for a status file written on changes).
 
     Each reading is committed to ``store`` before ``on_reading`` sees it, so everything that
     was reported survives a crash. Port failures never end the loop; they are retried after
     ``retry_initial_s``, doubling to ``retry_max_s``, back to ``retry_initial_s`` once a
-    connection has delivered data. Exceptions raised by ``on_reading`` propagate.
+    connection has delivered data. Store failures do not end it either (see the module
+    docstring). Exceptions raised by ``on_reading`` and ``on_change`` propagate.
 
     Raises:
         ValueError: a key is not 16 bytes (checked before the port is opened).
@@ -194,6 +225,8 @@ def run_reader(
     reader = _Reader(settings, store, on_reading, stop, open_port, clock)
     if stats is not None:
         reader.stats = stats
+    if on_change is not None:
+        reader.on_change = on_change
     return reader.run()
 
 
@@ -214,8 +247,13 @@ class _Reader:
         self.open_port = open_port
         self.clock = clock
         self.stats = ReaderStats()
+        self.on_change: Callable[[ReaderStats], None] = lambda stats: None
         self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         self.warn = RepeatLimiter(logger)
+        #: When a store failure was last logged at ERROR (time.monotonic()), and whether the
+        #: current one was: its end is then said at INFO.
+        self._store_error_logged_at: float | None = None
+        self._store_error_said = False
 
     def run(self) -> ReaderStats:
         settings = self.settings
@@ -296,42 +334,122 @@ class _Reader:
                 self.warn.forget("open", "lost")
             self.stats.bytes_read += len(data)
             decoder.feed(data)
-            # Acknowledge before storing: the meter wants E5 within 0.5 s, and a commit with
-            # synchronous=FULL on an SD card can take longer than that.
             reply = decoder.data_to_send()
-            if reply:
-                try:
-                    port.write(reply)
-                except OSError as exc:
-                    raise _PortLostError from exc
-                self.stats.bytes_written += len(reply)
-            received_at = self.clock()
-            for error in decoder.pop_errors():
-                kind = error.kind
-                self.stats.frame_errors[kind] = self.stats.frame_errors.get(kind, 0) + 1
-                self.warn.log(
-                    f"frame:{kind}", "bad frame on %s (%s): %s", settings.port, kind, error
-                )
-            for reading in decoder:
-                self._store(reading, received_at)
+            readings = list(decoder)
+            if self.stats.store_error is None:
+                # Acknowledge before storing: the meter wants E5 within 0.5 s, and a commit
+                # with synchronous=FULL on an SD card can take longer than that.
+                self._send(port, reply)
+                received_at = self.clock()
+                self._count_errors(decoder)
+                for reading in readings:
+                    self._store(reading, received_at)
+            else:
+                # The last write failed: acknowledge only what is stored. A chunk without a
+                # reading (the meter's SND_NKE) is answered, so that the meter comes back to
+                # push mode and each of its frames tries the store again.
+                received_at = self.clock()
+                self._count_errors(decoder)
+                unstored = sum(not self._store(reading, received_at) for reading in readings)
+                if unstored:
+                    self.stats.acks_withheld += unstored
+                else:
+                    self._send(port, reply)
 
-    def _store(self, reading: Reading, received_at: datetime) -> None:
+    def _send(self, port: SerialPort, reply: bytes) -> None:
+        if not reply:
+            return
+        try:
+            port.write(reply)
+        except OSError as exc:
+            raise _PortLostError from exc
+        self.stats.bytes_written += len(reply)
+
+    def _count_errors(self, decoder: StreamDecoder) -> None:
+        for error in decoder.pop_errors():
+            kind = error.kind
+            self.stats.frame_errors[kind] = self.stats.frame_errors.get(kind, 0) + 1
+            if kind != "wrong-key":
+                self.warn.log(
+                    f"frame:{kind}", "bad frame on %s (%s): %s", self.settings.port, kind, error
+                )
+            elif not self.stats.wrong_key:
+                self.stats.wrong_key = True
+                self.warn.log(
+                    "frame:wrong-key",
+                    "wrong key: the frames on %s do not decrypt with the configured meter key "
+                    "(%s); check the key the grid operator gave for this meter",
+                    self.settings.port,
+                    error,
+                )
+                self.on_change(self.stats)
+
+    def _store(self, reading: Reading, received_at: datetime) -> bool:
+        """Commit ``reading``; True if it is stored now (new, or stored before)."""
+        if self.stats.wrong_key:
+            self.stats.wrong_key = False
+            self.warn.forget("frame:wrong-key")
+            logger.info("the frames on %s decrypt again", self.settings.port)
+            self.on_change(self.stats)
         try:
             new = self.store.add(reading, received_at)
-        except (sqlite3.Error, ValueError) as exc:
-            # Keep reading (and acknowledging) so the meter stays in push mode; the store
-            # may recover (disk space freed, lock released).
+        except sqlite3.Error as exc:
             self.stats.store_errors += 1
-            self.warn.log("store", "cannot store a reading from %s: %s", self.settings.port, exc)
-            return
+            self._store_failed(exc)
+            return False
+        except ValueError as exc:
+            # The reading's fault (a clock without a zone), not the store's: it can never be
+            # stored, and the store is not suspect.
+            self.stats.store_errors += 1
+            self.warn.log("reading", "cannot store a reading from %s: %s", self.settings.port, exc)
+            return False
+        if self.stats.store_error is not None:
+            self._store_recovered()
         if not new:
             self.stats.duplicates += 1
             logger.debug(
                 "duplicate reading of meter %r at %s", reading.meter_id, reading.meter_timestamp
             )
-            return
+            return True
         self.stats.readings_stored += 1
         self.on_reading(reading)
+        return True
+
+    def _store_failed(self, exc: sqlite3.Error) -> None:
+        disk_full = is_disk_full(exc)
+        problem = f"disk full: {exc}" if disk_full else f"{type(exc).__name__}: {exc}"
+        now = time.monotonic()
+        logged_at = self._store_error_logged_at
+        level = logging.DEBUG
+        if self.stats.store_error is None:
+            # A new failure: said at ERROR unless one was said a short while ago, so that a
+            # store that keeps failing and recovering does not flood the log.
+            self._store_error_said = logged_at is None or now - logged_at >= STORE_ERROR_REPEAT_S
+            if self._store_error_said:
+                self._store_error_logged_at = now
+                level = logging.ERROR
+        logger.log(
+            level,
+            "%s: cannot store readings from %s in %s; their frames are not acknowledged until "
+            "the database takes writes again%s",
+            problem,
+            self.settings.port,
+            self.store.path,
+            " (free space on its file system)" if disk_full else "",
+        )
+        if (problem, disk_full) != (self.stats.store_error, self.stats.disk_full):
+            self.stats.store_error, self.stats.disk_full = problem, disk_full
+            self.on_change(self.stats)
+
+    def _store_recovered(self) -> None:
+        logger.log(
+            logging.INFO if self._store_error_said else logging.DEBUG,
+            "storing readings again in %s (%d writes failed so far)",
+            self.store.path,
+            self.stats.store_errors,
+        )
+        self.stats.store_error, self.stats.disk_full = None, False
+        self.on_change(self.stats)
 
 
 def _make_decoder(settings: ReaderSettings) -> StreamDecoder:
