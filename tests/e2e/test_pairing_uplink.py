@@ -12,184 +12,42 @@ status while it goes on storing readings locally.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
-import socket
-import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
 from ecommunity.gateway.service import read_status
-from tests.gateway.fake_meter import KEY, FakeAmisMeter, Pty, open_pty
+from tests.e2e.processes import (
+    MINUTE,
+    PASSWORD,
+    Cloud,
+    Gateway,
+    free_port,
+    last_of_each_minute,
+    local_readings,
+    wait_until,
+)
+from tests.gateway.fake_meter import KEY, FakeAmisMeter, Pty
 
 pytestmark = pytest.mark.slow
 
-PASSWORD = "correct horse battery staple"
 #: Meter time per push and wall time between pushes: meter time runs 200 times faster.
 STEP = timedelta(seconds=10)
 PUSH_INTERVAL_S = 0.05
-MINUTE = timedelta(minutes=1)
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
-    """Poll ``probe`` until it returns something other than None/False; return that."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ECOMMUNITY_")}
-    return env | extra
-
-
-@dataclass
-class Process:
-    """A child process with its output in files (no pipe to fill up)."""
-
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    log_dir: Path
-    proc: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    @property
-    def stdout(self) -> Path:
-        return self.log_dir / f"{self.name}-{self.starts}.out"
-
-    @property
-    def stderr(self) -> Path:
-        return self.log_dir / f"{self.name}-{self.starts}.err"
-
-    def start(self) -> None:
-        self.starts += 1
-        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
-            self.proc = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=err)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def logs(self) -> str:
-        return f"--- {self.name} stdout\n{self.stdout.read_text()}\n--- stderr\n" + "\n".join(
-            self.stderr.read_text().splitlines()[-40:]
-        )
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"{self.name} ignored {sig.name}:\n{self.logs()}") from None
-
-
-@dataclass
-class Cloud(Process):
-    port: int = field(default_factory=free_port)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start_and_wait(self) -> None:
-        self.start()
-
-        def ready() -> bool:
-            assert self.alive(), f"the cloud exited:\n{self.logs()}"
-            try:
-                return httpx.get(self.url + "/openapi.json", timeout=1).is_success
-            except httpx.TransportError:
-                return False
-
-        wait_until(ready, 20, "the cloud to answer")
-
-
-def local_readings(db: Path) -> list[tuple[datetime, int]]:
-    """(meter time, +A) of every reading the gateway stored, read beside the running gateway."""
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-            rows = conn.execute(
-                "SELECT meter_timestamp_ms, energy_import_wh FROM readings "
-                "WHERE meter_timestamp_ms IS NOT NULL ORDER BY meter_timestamp_ms"
-            ).fetchall()
-    except sqlite3.OperationalError:  # not created yet, or still being migrated
-        return []
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    return [(epoch + timedelta(milliseconds=ms), wh) for ms, wh in rows]
-
-
-def last_of_each_minute(
-    readings: list[tuple[datetime, int]], before: datetime
-) -> list[tuple[datetime, int]]:
-    by_minute: dict[datetime, tuple[datetime, int]] = {}
-    for at, wh in readings:  # sorted by time: the last one of a minute wins
-        if at < before:
-            by_minute[at.replace(second=0, microsecond=0)] = (at, wh)
-    return [by_minute[minute] for minute in sorted(by_minute)]
-
-
-@pytest.fixture
-def pty_pair() -> Iterator[Pty]:
-    pair = open_pty()
-    yield pair
-    pair.close()
 
 
 def test_pair_stream_outage_backfill_history_revoke(pty_pair: Pty, tmp_path: Path) -> None:
-    cloud_port = free_port()
-    cloud = Cloud(
-        "cloud",
-        [sys.executable, "-m", "ecommunity", "cloud", "serve", "--port", str(cloud_port),
-         "--data-dir", str(tmp_path / "cloud")],
-        clean_env(
-            ECOMMUNITY_CLOUD_DEVICE_POLL_INTERVAL_S="1",
-            ECOMMUNITY_CLOUD_PUBLIC_URL=f"http://127.0.0.1:{cloud_port}",
-        ),
-        tmp_path,
-        port=cloud_port,
-    )  # fmt: skip
-    gateway_dir = tmp_path / "gateway"
-    gateway = Process(
-        "gateway",
-        [sys.executable, "-m", "ecommunity", "-v", "gateway", "run",
-         "--serial-port", pty_pair.path, "--profile", "amis", "--line", "9600-8N1",
-         "--key", KEY.hex(), "--data-dir", str(gateway_dir), "--cloud-url", cloud.url],
-        clean_env(
-            ECOMMUNITY_GATEWAY_UPLINK_RETRY_INITIAL_S="0.2",
-            ECOMMUNITY_GATEWAY_UPLINK_RETRY_MAX_S="1",
-        ),
-        tmp_path,
-    )  # fmt: skip
-    db = gateway_dir / "readings.sqlite3"
+    cloud = Cloud.embedded(tmp_path)
+    gateway = Gateway.create(tmp_path, pty_pair.path, cloud_url=cloud.url)
+    gateway_dir = gateway.data_dir
+    db = gateway.db
     # A minute before a quarter hour: the first quarter hour has a counter reading before it.
     four_hours_ago = datetime.now(UTC) - timedelta(hours=4)
     start = four_hours_ago.replace(minute=four_hours_ago.minute // 15 * 15, second=0, microsecond=0)
@@ -368,16 +226,12 @@ def test_without_a_cloud_the_gateway_reads_and_stores(
 ) -> None:
     """Local-only (no cloud URL), or a cloud that never answers: the meter is read all the
     same, and SIGTERM stops the gateway cleanly."""
-    gateway_dir = tmp_path / "gateway"
-    args = [
-        sys.executable, "-m", "ecommunity", "gateway", "run", "--serial-port", pty_pair.path,
-        "--line", "9600-8N1", "--key", KEY.hex(), "--data-dir", str(gateway_dir),
-    ]  # fmt: skip
     if cloud_url is not None:
-        args += ["--cloud-url", f"http://127.0.0.1:{free_port()}"]  # nobody listens there
-    gateway = Process("gateway", args, clean_env(), tmp_path)
+        cloud_url = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    gateway = Gateway.create(tmp_path, pty_pair.path, cloud_url=cloud_url, verbosity=0)
+    gateway_dir = gateway.data_dir
     meter = FakeAmisMeter(pty_pair.master, push_interval_s=PUSH_INTERVAL_S, step=STEP).start()
-    db = gateway_dir / "readings.sqlite3"
+    db = gateway.db
     try:
         gateway.start()
         wait_until(lambda: len(local_readings(db)) >= 20, 10, "20 readings")
