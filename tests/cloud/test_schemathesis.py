@@ -4,11 +4,11 @@ matches its schema.
 
 Every HTTP operation in ``/openapi.json`` is called three ways: as no one, with a real user's
 bearer token, and with the device token of that user's gateway (paired through the device grant,
-with readings of one meter uploaded). Random ids and codes would only ever meet 404, so the
-hooks below put the account's own ids, codes, credentials and a time window with readings into
-most generated values (only where the generated value has the right type: malformed input
-stays malformed). The WebSocket routes are not in the schema; test_live.py and test_ingest.py
-cover them.
+with readings of one meter uploaded; the user also operates a community and applied to it).
+Random ids and codes would only ever meet 404, so the hooks below put the account's own ids,
+codes, credentials and a time window with readings into most generated values (only where the
+generated value has the right type: malformed input stays malformed). The WebSocket routes
+are not in the schema; test_live.py and test_ingest.py cover them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from ecommunity.cloud.actions.devices import GRANT_TYPE
 from ecommunity.cloud.app import create_app
 from ecommunity.cloud.settings import CloudSettings
+from tests.cloud.community_helpers import apply, create_community
 from tests.cloud.helpers import Login, register_and_login
 
 #: Cases per operation and auth state from Hypothesis' fuzzing phase; schemathesis' coverage
@@ -53,6 +54,10 @@ class Account:
     window: tuple[str, str]
     pending_user_code: str
     pending_device_code: str
+    #: A community the user operates, the user's own application to it, and a notification.
+    community_id: int
+    membership_id: int
+    notification_id: int
 
     @property
     def device_headers(self) -> dict[str, str]:
@@ -72,7 +77,21 @@ class Account:
                 "from": self.window[0],
                 "to": self.window[1],
             },
+            "/api/v1/communities": {"near": "4020"},
+            "/api/v1/communities/{community_id}": {"community_id": self.community_id},
+            "/api/v1/communities/{community_id}/applications": {
+                "community_id": self.community_id,
+                "metering_point": "AT0030000000000000000000000099999",
+            },
+            "/api/v1/communities/{community_id}/memberships": {"community_id": self.community_id},
+            "/api/v1/memberships/{membership_id}/leave": {"membership_id": self.membership_id},
+            "/api/v1/notifications/{notification_id}/read": {
+                "notification_id": self.notification_id
+            },
         }
+        membership = {"community_id": self.community_id, "membership_id": self.membership_id}
+        if path.startswith("/api/v1/communities/{community_id}/memberships/{membership_id}"):
+            return membership
         return own.get(path, {})
 
 
@@ -138,6 +157,10 @@ def _set_up_account(client: TestClient) -> Account:
     assert uploaded.status_code == 200, uploaded.text
     (meter,) = client.get("/api/v1/meters", headers=login.headers).json()
     pending = client.post("/api/v1/devices/code", json={"hardware_id": "pi-pending"}).json()
+    community = create_community(client, login)
+    membership = apply(client, login, community["id"], "AT0030000000000000000000000012345")
+    assert membership.status_code == 201, membership.text
+    (notification,) = client.get("/api/v1/notifications", headers=login.headers).json()
     return Account(
         login=login,
         device_id=device_id,
@@ -146,6 +169,9 @@ def _set_up_account(client: TestClient) -> Account:
         window=(start.isoformat(), (start + timedelta(hours=3)).isoformat()),
         pending_user_code=pending["user_code"],
         pending_device_code=pending["device_code"],
+        community_id=community["id"],
+        membership_id=membership.json()["id"],
+        notification_id=notification["id"],
     )
 
 

@@ -62,7 +62,16 @@ async def _apply_retention(app: FastAPI) -> None:
 
 def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> FastAPI:
     """Build the app. The database must already be migrated (``cloud serve`` sees to it)."""
-    from ecommunity.cloud.api import auth, devices, gateway, live, meters
+    from ecommunity.cloud.api import (
+        auth,
+        communities,
+        devices,
+        gateway,
+        live,
+        memberships,
+        meters,
+        notifications,
+    )
     from ecommunity.cloud.live.bus import make_bus
     from ecommunity.cloud.live.hub import LiveHub
 
@@ -89,7 +98,8 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
     app = FastAPI(
         title="eCommunity cloud API",
         version=__version__,
-        description="Accounts, gateway pairing (RFC 8628), ingestion and live meter data.",
+        description="Accounts, gateway pairing (RFC 8628), ingestion and live meter data; "
+        "energy communities: finder, join flow, notifications.",
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
@@ -131,7 +141,7 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
 
     app.add_middleware(BodySizeLimit, limit_bytes=settings.max_request_bytes)
 
-    for module in (auth, devices, gateway, meters, live):
+    for module in (auth, devices, gateway, meters, live, communities, memberships, notifications):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

@@ -155,3 +155,8 @@ class RawReading(_ReadingColumns, Base):
 
     __tablename__ = "raw_readings"
     __table_args__ = (Index("ix_raw_readings_measured_at", "measured_at", postgresql_using="brin"),)
+
+
+# The community tables live in a module of their own on the same Base: importing it here puts
+# them into Base.metadata wherever the models are used (Alembic, the test fixtures).
+from ecommunity.cloud.db import community_models as _community_models  # noqa: E402, F401
