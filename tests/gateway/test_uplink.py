@@ -315,7 +315,7 @@ def test_settings_sources_and_their_order(tmp_path: Path, monkeypatch: pytest.Mo
         ({"key": "zz" * 16}, "key"),
         ({"cloud_url": "ftp://x"}, "cloud_url"),
         ({"line": "fast"}, "line"),
-        ({"http_port": 0}, "http_port"),
+        ({"http_port": 70000}, "http_port"),
         ({"unknown": 1}, "unknown"),
     ],
 )
@@ -755,9 +755,10 @@ def test_run_refuses_bad_flags_with_exit_code_2(tmp_path: Path) -> None:
             capture_output=True, text=True, check=False, env=env, timeout=30,
         )  # fmt: skip
 
-    no_port = run()
-    assert no_port.returncode == 2
-    assert "serial port" in no_port.stderr
+    # (Without a serial port the gateway starts in setup mode: tests/gateway/test_local_api.py.)
+    bad_port = run("--serial-port", "/dev/null", "--http-port", "70000")
+    assert bad_port.returncode == 2
+    assert "http_port" in bad_port.stderr
     bad_profile = run("--serial-port", "/dev/null", "--profile", "nope")
     assert bad_profile.returncode == 2
     assert "nope" in bad_profile.stderr

@@ -235,6 +235,9 @@ class Uplink:
         self._progress = False
         self._warned_offline = False
         self._refusals_seen: set[str] = set()
+        #: Meters the cloud was told about on this connection (see _introduce_meters).
+        self._introduced: set[str] = set()
+        self._online = False
         self._headers = {"Authorization": f"Bearer {credentials.token.get_secret_value()}"}
 
     # -- called from the reader thread ------------------------------------------------------
@@ -256,6 +259,11 @@ class Uplink:
                 self._wake.set()
         if self.status.raw_streaming:
             self._raw.append(reading)  # a full deque drops the oldest
+            self._raw_ready.set()
+        elif self._online and (reading.meter_id or "") not in self._introduced:
+            # A meter that started after the connection: introduce it with this push.
+            self._introduced.add(reading.meter_id or "")
+            self._raw.append(reading)
             self._raw_ready.set()
 
     # -- the connection loop ----------------------------------------------------------------
@@ -332,6 +340,7 @@ class Uplink:
             level = logging.WARNING if self._warned_offline else logging.INFO
             self._warned_offline = False
             logger.log(level, "uplink connected to %s", self._ws_url)
+            await self._introduce_meters(ws)
             tasks = [
                 asyncio.create_task(self._receive(ws), name="uplink-receive"),
                 asyncio.create_task(self._send_minutes(ws), name="uplink-minutes"),
@@ -343,6 +352,7 @@ class Uplink:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                self._online = False
                 self._set_streaming(False)
                 self._in_flight = None
             errors = [error for task in done if (error := task.exception()) is not None]
@@ -362,6 +372,21 @@ class Uplink:
             raise _CloudUnavailableError(
                 f"the cloud closed the uplink (code {ws.close_code}{reason})"
             )
+
+    async def _introduce_meters(self, ws: ClientConnection) -> None:
+        """Send each meter's latest reading as a live push, so that the cloud knows the meters
+        at once: a gateway paired a moment ago would otherwise show none until its first
+        minute is complete (and the minute readings' watermark is not touched)."""
+        latest = await asyncio.to_thread(self._latest_of_each_meter)
+        self._raw.clear()  # pushes queued for an earlier connection are stale
+        self._introduced = {row.meter_id for row in latest}
+        self._online = True
+        for row in latest:
+            await ws.send(json.dumps({"type": "raw", "reading": stored_payload(row)}))
+
+    def _latest_of_each_meter(self) -> list[StoredReading]:
+        rows = (self.store.latest_timed(meter_id) for meter_id in self.store.meter_ids())
+        return [row for row in rows if row is not None]
 
     async def _receive(self, ws: ClientConnection) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -411,7 +436,7 @@ class Uplink:
         if raw == self.status.raw_streaming:
             return
         self.status.raw_streaming = raw
-        self._raw.clear()
+        self._raw.clear()  # what was queued is no longer wanted, or stale
         logger.info("the cloud %s raw readings", "wants" if raw else "no longer wants")
         self._on_change(self.status)
 
@@ -419,7 +444,7 @@ class Uplink:
         while True:
             await self._raw_ready.wait()
             self._raw_ready.clear()
-            while self._raw and self.status.raw_streaming:
+            while self._raw:
                 payload = live_payload(self._raw.popleft())
                 if payload is not None:
                     await ws.send(json.dumps({"type": "raw", "reading": payload}))
