@@ -219,6 +219,18 @@ class Gateway(Process):
         """``status.json`` as last written ({} before the first write)."""
         return read_status(self.data_dir / "status.json") or {}
 
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def live_status(self) -> dict[str, Any]:
+        """``GET /api/v1/status``: the state now (``status.json`` is written on changes)."""
+        assert self.alive(), f"the gateway exited:\n{self.logs()}"
+        answer = httpx.get(self.http_url + "/api/v1/status", timeout=5)
+        assert answer.status_code == 200, answer.text
+        status: dict[str, Any] = answer.json()
+        return status
+
     def uplink(self, key: str) -> Any:
         """A field of the uplink's status; fails at once if the gateway has exited."""
         assert self.alive(), f"the gateway exited:\n{self.logs()}"

@@ -373,6 +373,8 @@ def test_a_flood_of_garbage_on_the_line(pty_pair: Pty, tmp_path: Path) -> None:
     try:
         gateway.start()
         meter.start()
+        wait_until(lambda: meter.junk_bytes >= JUNK_TOTAL // 2, 60, "half of the junk")
+        assert sum(gateway.live_status()["reader"]["frame_errors"].values()) > 0
         wait_until(lambda: meter.junk_bytes >= JUNK_TOTAL, 60, f"{JUNK_TOTAL} bytes of junk")
         meter.stop()
         acked = {key_of(f.reading) for f in meter.acked}
@@ -410,7 +412,9 @@ def test_a_wrong_meter_key_is_said_clearly(pty_pair: Pty, tmp_path: Path) -> Non
         wait_until(lambda: "wrong key" in wrong.stderr.read_text(), 15, "the wrong key to be said")
         sent = len(meter.sent)
         wait_until(lambda: len(meter.sent) >= sent + 50, 10, "50 more frames")
-        assert wrong.alive(), wrong.logs()
+        live = wrong.live_status()["reader"]
+        assert live["wrong_key"] is True
+        assert live["frame_errors"]["wrong-key"] >= 50
         assert local_readings(wrong.db) == []
         assert wrong.stop() == 0, wrong.logs()
         status = wrong.status()
@@ -453,7 +457,10 @@ def test_a_full_disk_is_said_and_survived(pty_pair: Pty, tmp_path: Path) -> None
 
             wait_until(lambda: unanswered() >= 5, 10, "5 frames without an E5")
             time.sleep(0.5)
-            assert gateway.alive(), gateway.logs()
+            reader = gateway.live_status()["reader"]  # status.json cannot be written now
+            assert reader["disk_full"] is True
+            assert reader["store_error"] == "disk full: database or disk is full"
+            assert reader["acks_withheld"] >= 5
             while_full = local_readings(gateway.db)
             assert integrity_check(gateway.db) == ["ok"]
             acked = {key_of(f.reading) for f in meter.acked}
@@ -461,6 +468,7 @@ def test_a_full_disk_is_said_and_survived(pty_pair: Pty, tmp_path: Path) -> None
 
             small.free()
             wait_until(lambda: count_readings(gateway.db) >= len(while_full) + 100, 15, "storing")
+            assert gateway.live_status()["reader"]["disk_full"] is False
             assert gateway.stop() == 0, gateway.logs()
         finally:
             meter.stop()
