@@ -234,7 +234,7 @@ class GatewayService:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             logger.info("stopping the gateway")
-            await self._stop_cloud()
+            await self._stop_cloud(forget=False)
             if self._mqtt_task is not None:
                 self._mqtt_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -332,6 +332,7 @@ class GatewayService:
                 stop_reading,
                 open_port=self.open_port,
                 stats=stats,
+                on_change=self._reader_changed,
             )
         except Exception:
             # The supervision boundary: whatever ended the reader, the service must not go on
@@ -344,6 +345,13 @@ class GatewayService:
         if not stop_reading.is_set():
             self._reader_failed.set()
             self.stop()
+
+    def _reader_changed(self, stats: ReaderStats) -> None:
+        # Reader thread: a wrong key, a full disk or recovery from them; say so in status.json.
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._write_status)
 
     def _on_reading(self, reading: Reading) -> None:
         # Runs in the reader thread, after the commit; plain attribute writes are safe to read
@@ -550,14 +558,17 @@ class GatewayService:
         assert self._uplink_store is not None
         self._cloud = asyncio.create_task(self._supervise_cloud(cloud_url, self._uplink_store))
 
-    async def _stop_cloud(self) -> None:
+    async def _stop_cloud(self, *, forget: bool = True) -> None:
+        """Stop pairing or uploading; ``forget``: drop their state (a new cloud URL), rather
+        than keep it for the last status (shutdown)."""
         cloud, self._cloud = self._cloud, None
         if cloud is not None:
             cloud.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await cloud
-        self.uplink = None
-        self.pairing = None
+        if forget:
+            self.uplink = None
+            self.pairing = None
 
     async def _supervise_cloud(self, cloud_url: str, store: ReadingStore) -> None:
         while True:
@@ -650,7 +661,7 @@ class GatewayService:
             "readings_stored": self.readings_stored,
             "last_reading_at": None if last is None else last.isoformat(),
             "last_reading_age_s": None if last is None else round((now - last).total_seconds(), 1),
-        } | dataclasses.asdict(self.reader_stats)
+        } | _counters(self.reader_stats)
         return {
             "version": __version__,
             "gateway_id": self.gateway_id,
@@ -674,6 +685,15 @@ class GatewayService:
             write_json_atomically(self.settings.status_path, self.status())
         except OSError as exc:
             logger.debug("cannot write the status file: %s", exc)
+
+
+def _counters(stats: ReaderStats) -> dict[str, Any]:
+    """The reader's counters, read while the reader thread may be counting: no
+    ``dataclasses.asdict``, whose walk over ``frame_errors`` could see it change size;
+    ``dict(...)`` of a dict copies it in one step under the GIL."""
+    counters = {field.name: getattr(stats, field.name) for field in dataclasses.fields(stats)}
+    counters["frame_errors"] = dict(stats.frame_errors)
+    return counters
 
 
 def _now_text() -> str:
