@@ -83,6 +83,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    demo = commands.add_parser(
+        "demo",
+        help="the whole platform with a simulated neighbourhood, in one command",
+        description="Start the cloud and a simulated neighbourhood: each household's simulated "
+        "meter sends real encrypted frames through a pty to a real gateway process, which "
+        "pairs with the demo cloud and uploads. Prints the URL and two logins; the last "
+        "start-up line begins with `ready:`. Ctrl-C stops everything.",
+    )
+    demo.add_argument("--port", type=int, default=8000, help="web app and API port (8000)")
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    demo.add_argument(
+        "--data-dir",
+        default="ecommunity-demo",
+        help="where the demo keeps its databases and logs (default ./ecommunity-demo)",
+    )
+    demo.add_argument(
+        "--households", type=int, default=12, help="simulated households (default 12)"
+    )
+    demo.set_defaults(handler=_run_demo)
+
     meter = commands.add_parser("meter", help="decode frames and read smart meters")
     meter_commands = meter.add_subparsers(dest="meter_command", metavar="COMMAND", required=True)
 
@@ -404,6 +426,14 @@ def _run_cloud_migrate(args: argparse.Namespace) -> int:
     from ecommunity.commands.cloud import migrate_command
 
     return migrate_command(data_dir=args.data_dir)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from ecommunity.commands.demo import demo_command
+
+    return demo_command(
+        port=args.port, host=args.host, data_dir=args.data_dir, households=args.households
+    )
 
 
 def _run_gateway(args: argparse.Namespace) -> int:
