@@ -20,6 +20,7 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from ecommunity.cloud.actions.devices import GRANT_TYPE, USER_CODE_ALPHABET
+from ecommunity.cloud.api.devices import ONLINE_WITHIN_S
 from ecommunity.cloud.db.models import Device, DeviceAuthorization
 from ecommunity.cloud.deps import SESSION_COOKIE, find_device
 from ecommunity.cloud.live.hub import CLOSE_UNAUTHORIZED
@@ -336,8 +337,45 @@ def test_list_shows_only_own_devices(client: TestClient) -> None:
         "created_at",
         "last_seen_at",
         "revoked",
+        "online",
     }
     assert [d["id"] for d in client.get("/api/v1/devices", headers=bob.headers).json()] == [bobs]
+
+
+def test_listed_device_is_online_while_it_delivers_data(client: TestClient) -> None:
+    alice = register_and_login(client)
+    device_id, token = pair(client, alice)
+
+    def listed() -> dict[str, Any]:
+        devices: list[dict[str, Any]] = client.get("/api/v1/devices", headers=alice.headers).json()
+        return devices[0]
+
+    assert (listed()["online"], listed()["last_seen_at"]) == (False, None)
+    reading = {"measured_at": datetime.now(UTC).isoformat(), "energy_import_wh": 1000}
+    uploaded = client.post(
+        "/api/v1/gateway/readings",
+        json={"readings": [reading]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    assert listed()["online"] is True
+    assert listed()["last_seen_at"] is not None
+
+    def seen(seconds_ago: float) -> None:
+        with db(client) as session:
+            session.execute(
+                update(Device)
+                .where(Device.id == device_id)
+                .values(last_seen_at=datetime.now(UTC) - timedelta(seconds=seconds_ago))
+            )
+            session.commit()
+
+    seen(ONLINE_WITHIN_S + 5)
+    assert listed()["online"] is False
+    seen(0)
+    assert listed()["online"] is True
+    assert client.delete(f"/api/v1/devices/{device_id}", headers=alice.headers).status_code == 204
+    assert (listed()["online"], listed()["revoked"]) == (False, True)
 
 
 def test_revoke_stops_the_token_at_once(client: TestClient) -> None:

@@ -9,7 +9,7 @@ not a dependency. ``/devices/token`` answers errors in OAuth's format (RFC 6749 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qs
 
@@ -39,6 +39,8 @@ router = APIRouter(tags=["devices"])
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
+#: A gateway that delivered data this recently counts as online. [s]
+ONLINE_WITHIN_S = 150
 #: RFC 6749 §5.1: token responses, errors included, must not be cached.
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FORM = "application/x-www-form-urlencoded"
@@ -122,18 +124,28 @@ class DevicePublic(BaseModel):
     name: str
     hardware_id: str
     created_at: UtcDatetime
-    last_seen_at: UtcDatetime | None
+    last_seen_at: UtcDatetime | None = Field(description="When the cloud last received its data.")
     revoked: bool
+    online: bool = Field(
+        description=f"It delivered data in the last {ONLINE_WITHIN_S} s (a gateway uploads a "
+        "minute reading every minute); never for a revoked one."
+    )
 
     @classmethod
-    def of(cls, device: Device) -> DevicePublic:
+    def of(cls, device: Device, now: datetime | None = None) -> DevicePublic:
+        now = now or datetime.now(UTC)
+        last_seen = None if device.last_seen_at is None else _as_utc(device.last_seen_at)
+        revoked = device.revoked_at is not None
         return cls(
             id=device.id,
             name=device.name,
             hardware_id=device.hardware_id,
             created_at=device.created_at,
-            last_seen_at=device.last_seen_at,
-            revoked=device.revoked_at is not None,
+            last_seen_at=last_seen,
+            revoked=revoked,
+            online=not revoked
+            and last_seen is not None
+            and now - last_seen <= timedelta(seconds=ONLINE_WITHIN_S),
         )
 
 
