@@ -143,6 +143,10 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
 
     for module in (auth, devices, gateway, meters, live, communities, memberships, notifications):
         app.include_router(module.router, prefix=API_PREFIX)
+    # The web app: its screens, service worker, manifest and static files (it only serves files).
+    from ecommunity.web import mount_web
+
+    mount_web(app)
     return app
 
 
