@@ -143,6 +143,10 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
 
     for module in (auth, devices, gateway, meters, live, communities, memberships, notifications):
         app.include_router(module.router, prefix=API_PREFIX)
+    # Official 15-minute data, reconciliation and members' energy figures (issue 5).
+    from ecommunity.cloud.api import official_energy
+
+    app.include_router(official_energy.router, prefix=API_PREFIX)
     # The web app: its screens, service worker, manifest and static files (it only serves files).
     from ecommunity.web import mount_web
 

@@ -160,3 +160,4 @@ class RawReading(_ReadingColumns, Base):
 # The community tables live in a module of their own on the same Base: importing it here puts
 # them into Base.metadata wherever the models are used (Alembic, the test fixtures).
 from ecommunity.cloud.db import community_models as _community_models  # noqa: E402, F401
+from ecommunity.cloud.db import energy_models as _energy_models  # noqa: E402, F401
