@@ -11,28 +11,33 @@ PACKAGES = [
     "ecommunity",
     "ecommunity.meter",
     "ecommunity.community",
+    "ecommunity.forecast",
     "ecommunity.gateway",
     "ecommunity.cli",
+]
+#: Domain code (community, forecast): no framework, ORM, database driver, event loop or I/O
+#: service, and nothing of the services built on it.
+_DOMAIN_FORBIDDEN = [
+    "serial",
+    "sqlite3",
+    "asyncio",
+    "socket",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "sqlalchemy",
+    "psycopg",
+    "redis",
+    "httpx",
+    "ecommunity.cloud",
+    "ecommunity.gateway",
 ]
 #: Protocol code is sans-IO: no serial port, database, event loop or web framework.
 FORBIDDEN = {
     "ecommunity.meter": ["serial", "sqlite3", "asyncio", "socket", "fastapi", "sqlalchemy"],
-    # Domain code: no framework, ORM, database driver, event loop or I/O service.
-    "ecommunity.community": [
-        "serial",
-        "sqlite3",
-        "asyncio",
-        "socket",
-        "fastapi",
-        "starlette",
-        "pydantic",
-        "sqlalchemy",
-        "psycopg",
-        "redis",
-        "httpx",
-        "ecommunity.cloud",
-        "ecommunity.gateway",
-    ],
+    "ecommunity.community": _DOMAIN_FORBIDDEN,
+    # The models the simulator and the cloud share: the simulator builds on them, not back.
+    "ecommunity.forecast": [*_DOMAIN_FORBIDDEN, "ecommunity.sim"],
 }
 
 

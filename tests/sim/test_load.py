@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from ecommunity.forecast import VIENNA
 from ecommunity.sim import APPLIANCES, HouseholdLoad
-from ecommunity.sim._h0 import VIENNA
 
 
 def _seconds(day: date) -> range:

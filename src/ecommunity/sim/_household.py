@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
+from ecommunity.forecast import LINZ, PVSystem, Site
 from ecommunity.sim import _random
 from ecommunity.sim._load import HouseholdLoad
-from ecommunity.sim._pv import LINZ, PVSystem, Site
 from ecommunity.sim._weather import Weather
 
 _STREAM_METER: Final = 21

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from ecommunity.forecast import VIENNA, StandardLoadProfile, dynamisation_factor
+from ecommunity.forecast._h0_table import H0_W
 from ecommunity.sim import _random
 from ecommunity.sim._appliances import APPLIANCES, Appliance, ApplianceRun
-from ecommunity.sim._h0 import VIENNA, StandardLoadProfile, dynamisation_factor
-from ecommunity.sim._h0_table import H0_W
 
 SLOT_S: Final = 900  # a quarter hour: H0 is constant within one
 #: Share of H0 above standby and fridge that is smooth (lights, electronics, standby of the

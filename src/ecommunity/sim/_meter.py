@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
+from ecommunity.forecast import VIENNA
 from ecommunity.meter import (
     Layout,
     ObisValue,
@@ -20,7 +21,6 @@ from ecommunity.meter import (
 )
 from ecommunity.meter import _obis as obis
 from ecommunity.sim import _random
-from ecommunity.sim._h0 import VIENNA
 from ecommunity.sim._household import MeterSample, SimulatedHousehold
 
 #: AMIS registers beyond the typed fields (Netz OÖ specification, table 2).

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
+from ecommunity.forecast import VIENNA
 from ecommunity.sim import _random
-from ecommunity.sim._h0 import VIENNA
 
 _STREAM_DAYS: Final = 11
 _STREAM_CLOUDS: Final = 12

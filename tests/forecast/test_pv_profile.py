@@ -1,4 +1,4 @@
-"""Sun position, clear-sky irradiance, clouds and PV power.
+"""Sun position, clear-sky irradiance, PV power and a typical PV year.
 
 The reference values come from pvlib 0.16.1 (an independent implementation of the same
 published models), computed once with
@@ -9,22 +9,26 @@ published models), computed once with
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
 
-from ecommunity.sim import (
+from ecommunity.forecast import (
     LINZ,
+    TYPICAL_CLEAR_SKY_INDEX,
+    VIENNA,
     PVSystem,
+    Site,
     SolarPosition,
-    Weather,
+    clear_sky_energies_wh,
     clear_sky_ghi_w_m2,
     plane_of_array_w_m2,
+    power_w_at,
     solar_position,
     split_erbs,
+    typical_energies_wh,
 )
-from ecommunity.sim._h0 import VIENNA
 
 # instant, pvlib zenith, azimuth, Haurwitz GHI, plane of array (30° south) [°, °, W/m², W/m²]
 PVLIB = [
@@ -87,33 +91,64 @@ def test_a_june_day_yields_what_a_kwp_yields() -> None:
     assert 6_500 < energy_wh < 8_500
 
 
-def test_clouds_are_deterministic_per_seed() -> None:
-    start = datetime(2025, 5, 1, tzinfo=VIENNA)
-    times = [start + timedelta(seconds=s) for s in range(0, 20 * 86_400, 3_607)]
-    one, other = Weather(3), Weather(4)
-    first = [one.clear_sky_index(t) for t in times]
-    assert first[:50] == [Weather(3).clear_sky_index(t) for t in times[:50]]  # new ones agree
-    assert first != [other.clear_sky_index(t) for t in times]
-    assert all(0.25 <= k <= 1.0 for k in first)
-    assert max(first) > 0.9
-    assert min(first) < 0.5
-
-
-def test_weather_lasts_a_few_days() -> None:
-    weather = Weather(11)
-    days = [weather.day_weather(date(2025, 1, 1) + timedelta(days=i)) for i in range(365)]
-    same = sum(a is b for a, b in itertools.pairwise(days)) / 364
-    assert 0.4 < same < 0.75
-    assert len(set(days)) == 3
-
-
-def test_clouds_change_within_seconds_smoothly() -> None:
-    weather = Weather(5)
-    start = datetime(2025, 7, 1, 10, tzinfo=VIENNA)
-    values = [weather.cloud_cover(start + timedelta(seconds=s)) for s in range(3600)]
-    assert max(abs(b - a) for a, b in itertools.pairwise(values)) < 0.1
-
-
 def test_negative_peak_power_is_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         PVSystem(-1.0)
+
+
+def test_power_at_many_instants_is_the_scalar_model() -> None:
+    """The array version runs the same formulas: it agrees with ``PVSystem.power_w`` at every
+    instant, day and night, summer and winter, for several orientations."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    instants = [start + timedelta(seconds=s) for s in range(0, 366 * 86_400, 86_400 // 7 + 131)]
+    epoch = np.array([t.timestamp() for t in instants])
+    for system in (
+        PVSystem(6.0),
+        PVSystem(2.5, Site(47.07, 15.44), tilt_deg=10.0, azimuth_deg=100.0),
+        PVSystem(1.0, Site(48.21, 16.37), tilt_deg=60.0, azimuth_deg=250.0, albedo=0.3),
+    ):
+        for index in (1.0, 0.4):
+            expected = [system.power_w(t, index) for t in instants]
+            assert power_w_at(system, epoch, index) == pytest.approx(expected, abs=1e-6)
+    assert not power_w_at(PVSystem(0.0), epoch).any()
+
+
+def test_a_typical_year_yields_the_rule_of_thumb() -> None:
+    """1 kWp south at 30° in Vienna: ~1,000 kWh a year (900–1,100, Urban Innovation Vienna)."""
+    vienna = PVSystem(1.0, Site(48.21, 16.37))
+    first = datetime(2025, 1, 1, tzinfo=VIENNA)
+    year = typical_energies_wh(vienna, first, 365 * 96)
+    assert year.sum() == pytest.approx(1_000_000, rel=0.01)
+    clear = clear_sky_energies_wh(vienna, first, 365 * 96)
+    assert 1.8 * year.sum() < clear.sum() < 2.0 * year.sum()
+    assert (year >= 0).all()
+    # June gives more than December, nights nothing.
+    june, december = year[151 * 96 : 181 * 96].sum(), year[334 * 96 :].sum()
+    assert june > 3 * december
+    assert year[151 * 96] == 0.0  # 1 June, 00:00-00:15 local
+    assert TYPICAL_CLEAR_SKY_INDEX == 0.625
+
+
+def test_a_quarter_hours_energy_is_its_mean_power() -> None:
+    """Each quarter hour holds its mean power over 15 minutes (sampled at three instants)."""
+    system = PVSystem(4.0)
+    first = datetime(2025, 6, 21, 10, 0, tzinfo=UTC)
+    energy = typical_energies_wh(system, first, 1, clear_sky_index=1.0)[0]
+    fine = sum(system.power_w(first + timedelta(seconds=s)) for s in range(0, 900, 10)) / 90
+    assert energy == pytest.approx(fine * 0.25, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [datetime(2025, 6, 21, 10, 7, tzinfo=UTC), datetime(2025, 6, 21, 10, 0)],
+)
+def test_a_typical_year_starts_on_an_aware_quarter_hour(first: datetime) -> None:
+    with pytest.raises(ValueError, match=r"quarter-hour|offset"):
+        typical_energies_wh(PVSystem(1.0), first, 4)
+
+
+def test_a_clear_sky_index_is_a_share() -> None:
+    with pytest.raises(ValueError, match="0 to 1"):
+        typical_energies_wh(PVSystem(1.0), datetime(2025, 1, 1, tzinfo=UTC), 4, clear_sky_index=2)
+    with pytest.raises(ValueError, match="negative"):
+        typical_energies_wh(PVSystem(1.0), datetime(2025, 1, 1, tzinfo=UTC), -1)

@@ -28,8 +28,8 @@ from typing import Final
 
 SOLAR_CONSTANT_W_M2: Final = 1366.1
 #: Erbs: no beam below this cosine of the zenith / above this zenith (as pvlib does).
-_MIN_COS_ZENITH: Final = 0.065
-_MAX_ZENITH_DEG: Final = 87.0
+MIN_ERBS_COS_ZENITH: Final = 0.065
+MAX_ERBS_ZENITH_DEG: Final = 87.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ def clear_sky_ghi_w_m2(zenith_deg: float) -> float:
 def split_erbs(ghi_w_m2: float, zenith_deg: float, at: datetime) -> Irradiance:
     """Split global horizontal irradiance into direct normal and diffuse (Erbs et al.)."""
     cos_zenith = math.cos(math.radians(zenith_deg))
-    horizontal_extra = extraterrestrial_normal_w_m2(at) * max(cos_zenith, _MIN_COS_ZENITH)
+    horizontal_extra = extraterrestrial_normal_w_m2(at) * max(cos_zenith, MIN_ERBS_COS_ZENITH)
     kt = min(max(ghi_w_m2 / horizontal_extra, 0.0), 1.0)
     if kt <= 0.22:
         diffuse_fraction = 1.0 - 0.09 * kt
@@ -128,7 +128,7 @@ def split_erbs(ghi_w_m2: float, zenith_deg: float, at: datetime) -> Irradiance:
         diffuse_fraction = 0.165
     dhi = diffuse_fraction * ghi_w_m2
     dni = (ghi_w_m2 - dhi) / cos_zenith if cos_zenith > 0.0 else 0.0
-    if zenith_deg > _MAX_ZENITH_DEG or ghi_w_m2 < 0.0 or dni < 0.0:
+    if zenith_deg > MAX_ERBS_ZENITH_DEG or ghi_w_m2 < 0.0 or dni < 0.0:
         return Irradiance(ghi_w_m2, 0.0, ghi_w_m2)
     return Irradiance(ghi_w_m2, dni, dhi)
 

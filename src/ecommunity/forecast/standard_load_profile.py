@@ -7,6 +7,8 @@ they are Sundays), for 1,000 kWh a year, multiplied for H0 by the dynamisation p
 the day of the year (VDEW "Anwendung der Repräsentativen VDEW-Lastprofile step-by-step",
 2000). APCS/E-Control publish the same profile as "H0" for Austria; the holidays here are
 Austria's public holidays. Times are local (Europe/Vienna), as in the profile tables.
+
+Provenance of the table and the cross-check against BDEW's own values: docs/forecast.md.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from ecommunity.sim._h0_table import H0_W
+import numpy as np
+from numpy.typing import NDArray
+
+from ecommunity.forecast._h0_table import H0_W
 
 VIENNA: Final = ZoneInfo("Europe/Vienna")
 QUARTER_HOUR: Final = timedelta(minutes=15)
@@ -127,6 +132,37 @@ class StandardLoadProfile:
         factor = dynamisation_factor(day.timetuple().tm_yday)
         return tuple(v * factor for v in base)
 
+    def quarter_hour_energies_wh(self, first: datetime, count: int) -> NDArray[np.float64]:
+        """Expected energy of ``count`` consecutive quarter hours from ``first``. [Wh]
+
+        ``first`` is a timezone-aware instant on a quarter-hour boundary (Vienna's quarter
+        hours are UTC's: its offsets are whole hours).
+
+        Raises:
+            ValueError: ``first`` is naive or off a quarter-hour boundary, or ``count`` < 0.
+        """
+        if first.tzinfo is None or first.utcoffset() is None:
+            raise ValueError(f"{first.isoformat()} has no UTC offset")
+        start = first.astimezone(UTC)
+        if start.minute % 15 or start.second or start.microsecond:
+            raise ValueError(f"{first.isoformat()} is not on a quarter-hour boundary")
+        if count < 0:
+            raise ValueError(f"a negative number of quarter hours: {count}")
+        energies = np.empty(count, dtype=np.float64)
+        filled = 0
+        day = start.astimezone(VIENNA).date()
+        # The day's quarter hours from its local midnight; skip those before ``first``.
+        skip = int((start - _local_midnight_utc(day)) / QUARTER_HOUR)
+        while filled < count:
+            values = self.day_w(day)
+            quarters = [values[q] / 4.0 for q in _quarter_hours_of(day)[skip:]]
+            take = min(len(quarters), count - filled)
+            energies[filled : filled + take] = quarters[:take]
+            filled += take
+            day += timedelta(days=1)
+            skip = 0
+        return energies
+
     def day_energy_wh(self, day: date) -> float:
         """Expected energy of a local day (23, 24 or 25 hours long). [Wh]"""
         values = self.day_w(day)
@@ -145,11 +181,16 @@ class StandardLoadProfile:
         return cached
 
 
+def _local_midnight_utc(day: date) -> datetime:
+    # Vienna's clocks change at 02:00/03:00, so local midnight exists and is unambiguous.
+    return datetime(day.year, day.month, day.day, tzinfo=VIENNA).astimezone(UTC)
+
+
 @functools.lru_cache(maxsize=1024)
 def _quarter_hours_of(day: date) -> tuple[int, ...]:
     """The local quarter-hour indexes a day really has: the summer-time change skips or
     repeats 02:00-03:00."""
-    start = datetime(day.year, day.month, day.day, tzinfo=VIENNA).astimezone(UTC)
+    start = _local_midnight_utc(day)
     following = day + timedelta(days=1)
     end = datetime(following.year, following.month, following.day, tzinfo=VIENNA)
     count = int((end.astimezone(UTC) - start) / QUARTER_HOUR)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ecommunity.sim import (
+from ecommunity.forecast import (
+    VIENNA,
     DayType,
     Period,
     StandardLoadProfile,
     austrian_holidays,
     day_type_of,
     dynamisation_factor,
+    h0_table_w,
     period_of,
 )
-from ecommunity.sim._h0 import h0_table_w
-
-VIENNA = ZoneInfo("Europe/Vienna")
 
 # Values of BDEW's own table ("Repräsentative Profile VDEW", one decimal), as read from the
 # BDEW workbook by the R package standardlastprofile (inst/extdata/slp.csv): an independent
@@ -164,3 +162,33 @@ def test_power_follows_local_quarter_hours() -> None:
 def test_a_consumption_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         StandardLoadProfile(0)
+
+
+def test_quarter_hour_energies_are_the_profile_in_utc_order() -> None:
+    """A range of quarter hours from any boundary, across midnight and the summer-time
+    change: each is the local quarter hour's power over 15 minutes."""
+    profile = StandardLoadProfile(4200)
+    first = datetime(2025, 3, 29, 22, 30, tzinfo=VIENNA)  # the night of the spring change
+    energies = profile.quarter_hour_energies_wh(first, 2 * 96)
+    for k in (0, 5, 6, 13, 14, 15, 100, 191):
+        at = first.astimezone(UTC) + k * timedelta(minutes=15)  # not wall-clock arithmetic
+        assert energies[k] == pytest.approx(profile.power_w(at) / 4), k
+    # A whole local day is its day energy; a whole year its annual consumption.
+    day = profile.quarter_hour_energies_wh(datetime(2025, 10, 26, tzinfo=VIENNA), 100)
+    assert day.sum() == pytest.approx(profile.day_energy_wh(date(2025, 10, 26)))
+    year = profile.quarter_hour_energies_wh(datetime(2025, 1, 1, tzinfo=VIENNA), 365 * 96)
+    assert year.sum() == pytest.approx(4_200_000, rel=1e-9)
+    assert profile.quarter_hour_energies_wh(first, 0).size == 0
+
+
+@pytest.mark.parametrize(
+    ("first", "count"),
+    [
+        (datetime(2025, 1, 1, 0, 5, tzinfo=VIENNA), 4),
+        (datetime(2025, 1, 1), 4),
+        (datetime(2025, 1, 1, tzinfo=VIENNA), -1),
+    ],
+)
+def test_quarter_hour_energies_refuse_a_bad_range(first: datetime, count: int) -> None:
+    with pytest.raises(ValueError, match=r"offset|boundary|negative"):
+        StandardLoadProfile(3500).quarter_hour_energies_wh(first, count)

@@ -3,7 +3,7 @@
 Source: "Repräsentative VDEW-Lastprofile" (VDEW, 1999, published by BDEW), H0 column of
 demandlib 0.2.2 (oemof developer group, MIT licence), ``bdew/bdew_data/selp_series.csv``
 (SHA-256 aa8d5b54c9dea6989ec1f8ced063db8e16963689abbe21c60ff2cd87d0a6a4cc).
-Do not edit: run the script again. See docs/sim.md.
+Do not edit: run the script again. See docs/forecast.md.
 """
 
 from __future__ import annotations
