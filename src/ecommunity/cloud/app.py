@@ -147,6 +147,10 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
     from ecommunity.cloud.api import official_energy
 
     app.include_router(official_energy.router, prefix=API_PREFIX)
+    # The communities a user operates (the web app's operator screen).
+    from ecommunity.cloud.api import operated_communities
+
+    app.include_router(operated_communities.router, prefix=API_PREFIX)
     # The web app: its screens, service worker, manifest and static files (it only serves files).
     from ecommunity.web import mount_web
 

@@ -1,4 +1,5 @@
-"""Account actions: register, log in (rate-limited), log out. Each runs one transaction."""
+"""Account actions: register, log in (rate-limited), log out, change the display name and the
+password (which signs out every other session). Each runs one transaction."""
 
 from __future__ import annotations
 
@@ -17,8 +18,14 @@ from ecommunity.cloud.db.users import (
     forget_failed_logins_before,
     recent_failed_logins_by_account,
     recent_failed_logins_by_address,
+    revoke_sessions_of_user,
 )
-from ecommunity.cloud.errors import ConflictError, NotAuthenticatedError, TooManyRequestsError
+from ecommunity.cloud.errors import (
+    CloudError,
+    ConflictError,
+    NotAuthenticatedError,
+    TooManyRequestsError,
+)
 from ecommunity.cloud.security import hash_password, new_token, token_hash, verify_password
 
 logger = logging.getLogger(__name__)
@@ -38,6 +45,15 @@ class LoginThrottledError(TooManyRequestsError):
     @property
     def headers(self) -> Mapping[str, str]:
         return {"Retry-After": str(self.retry_after_s)}
+
+
+class WrongPasswordError(CloudError):
+    """The current password given to confirm a change is wrong.
+
+    A 400, not a 401: the session itself is fine, and a 401 tells clients it ended.
+    """
+
+    code = "wrong_password"
 
 
 @dataclass(frozen=True)
@@ -146,6 +162,59 @@ def log_out(db: Session, session: UserSession) -> None:
     if session.revoked_at is None:
         session.revoked_at = datetime.now(UTC)
         db.commit()
+
+
+def rename(db: Session, user: User, display_name: str) -> User:
+    """Change ``user``'s display name (already stripped and checked)."""
+    if user.display_name != display_name:
+        user.display_name = display_name
+        db.commit()
+        logger.info("user %d changed their display name", user.id)
+    return user
+
+
+def change_password(
+    db: Session,
+    user: User,
+    session: UserSession,
+    *,
+    current_password: str,
+    new_password: str,
+    address: str,
+    limits: LoginLimits,
+    now: datetime | None = None,
+) -> int:
+    """Set a new password after checking the current one; revoke every other session of
+    ``user`` (other browsers and API clients signed in with the old password). Returns how
+    many sessions were revoked.
+
+    A wrong current password counts as a failed login for the account and the address, and the
+    login limits apply: a stolen session cannot be used to guess the password faster than the
+    login form allows.
+
+    Raises:
+        LoginThrottledError: too many failed attempts for the account or from ``address``.
+        WrongPasswordError: ``current_password`` is wrong.
+    """
+    now = now or datetime.now(UTC)
+    since = now - timedelta(seconds=limits.window_s)
+    by_account = recent_failed_logins_by_account(db, user.email, since=since, limit=limits.attempts)
+    by_address = recent_failed_logins_by_address(db, address, since=since, limit=limits.attempts)
+    retry_at = _allowed_again_at((by_account, by_address), limits)
+    if retry_at is not None:
+        raise LoginThrottledError(
+            "too many failed attempts; try again later",
+            retry_after_s=max(1, math.ceil((retry_at - now).total_seconds())),
+        )
+    if not verify_password(user.password_hash, current_password):
+        db.add(LoginAttempt(email=user.email, address=address, attempted_at=now))
+        db.commit()
+        raise WrongPasswordError("the current password is wrong")
+    user.password_hash = hash_password(new_password)
+    count = revoke_sessions_of_user(db, user.id, keep_session_id=session.id, now=now)
+    db.commit()
+    logger.info("user %d changed their password; %d other sessions revoked", user.id, count)
+    return count
 
 
 def _allowed_again_at(

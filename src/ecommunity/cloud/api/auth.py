@@ -1,5 +1,5 @@
 """/api/v1 routes: accounts and login sessions (bearer token for API clients, cookie for the
-web app)."""
+web app); the account's own settings (display name, password)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from ecommunity.cloud.actions import accounts
-from ecommunity.cloud.deps import SESSION_COOKIE, CurrentCaller, DbSession, Settings
+from ecommunity.cloud.deps import SESSION_COOKIE, Caller, CurrentCaller, DbSession, Settings
 from ecommunity.cloud.settings import CloudSettings
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,27 @@ class MeOut(UserPublic):
     csrf_token: str = Field(
         description="The session's CSRF token, so that a reloaded web app can get it again."
     )
+
+
+class MeUpdate(BaseModel):
+    """A change of the account's settings; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: DisplayName | None = None
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: Annotated[str, Field(min_length=1, max_length=1024)]
+    #: As at registration: 10 to 1024 characters.
+    new_password: Password
+
+
+class PasswordChanged(BaseModel):
+    #: Other sessions (browsers, API clients) signed out by the change.
+    revoked_sessions: int
 
 
 class ErrorOut(BaseModel):
@@ -188,6 +209,10 @@ def logout(caller: CurrentCaller, db: DbSession, settings: Settings) -> Response
 @router.get("/me", response_model=MeOut, responses=_UNAUTHENTICATED, tags=["auth"])
 def me(caller: CurrentCaller) -> MeOut:
     """The signed-in user, and the session's CSRF token."""
+    return _me(caller)
+
+
+def _me(caller: Caller) -> MeOut:
     return MeOut(
         id=caller.user.id,
         email=caller.user.email,
@@ -195,6 +220,58 @@ def me(caller: CurrentCaller) -> MeOut:
         created_at=caller.user.created_at,
         csrf_token=caller.session.csrf_token,
     )
+
+
+@router.patch(
+    "/me",
+    response_model=MeOut,
+    responses={
+        **_UNAUTHENTICATED,
+        403: {"model": ErrorOut, "description": "Cookie write without X-CSRF-Token"},
+    },
+    tags=["auth"],
+)
+def change_me(body: MeUpdate, caller: CurrentCaller, db: DbSession) -> MeOut:
+    """Change your display name (what operators and other members see)."""
+    if body.display_name is not None:
+        accounts.rename(db, caller.user, body.display_name)
+    return _me(caller)
+
+
+@router.post(
+    "/me/password",
+    response_model=PasswordChanged,
+    responses={
+        **_UNAUTHENTICATED,
+        400: {"model": ErrorOut, "description": "The current password is wrong"},
+        403: {"model": ErrorOut, "description": "Cookie write without X-CSRF-Token"},
+        429: {
+            "model": ErrorOut,
+            "description": "Too many failed attempts for the account or from the address",
+            "headers": {"Retry-After": {"description": "Seconds to wait. [s]"}},
+        },
+    },
+    tags=["auth"],
+)
+def change_password(
+    body: PasswordChange,
+    request: Request,
+    caller: CurrentCaller,
+    db: DbSession,
+    settings: Settings,
+) -> PasswordChanged:
+    """Set a new password, confirmed with the current one. Every other session of the account
+    is signed out; this one stays. A wrong current password counts as a failed login."""
+    revoked = accounts.change_password(
+        db,
+        caller.user,
+        caller.session,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        address=(request.client.host if request.client else "unknown")[:64],
+        limits=accounts.LoginLimits(settings.login_attempts, settings.login_window_s),
+    )
+    return PasswordChanged(revoked_sessions=revoked)
 
 
 def _set_session_cookie(response: Response, token: str, settings: CloudSettings) -> None:

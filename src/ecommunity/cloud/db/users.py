@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ecommunity.cloud.db.models import LoginAttempt, User, UserSession
@@ -58,3 +58,19 @@ def forget_failed_logins_before(db: Session, cutoff: datetime) -> None:
 def find_session_by_token_hash(db: Session, token_hash: str) -> UserSession | None:
     """The login whose ``token_hash`` column holds this value, expired or revoked or not."""
     return db.scalar(select(UserSession).where(UserSession.token_hash == token_hash))
+
+
+def revoke_sessions_of_user(
+    db: Session, user_id: int, *, keep_session_id: int, now: datetime
+) -> int:
+    """Revoke every live session of ``user_id`` except ``keep_session_id``; how many."""
+    result = db.execute(
+        update(UserSession)
+        .where(
+            UserSession.user_id == user_id,
+            UserSession.id != keep_session_id,
+            UserSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
