@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -168,7 +168,7 @@ def _check(
 def _classify_among(
     meter_id: int,
     instants: list[datetime],
-    by_time: dict[datetime, ReadingFields],
+    by_time: Mapping[datetime, ReadingFields],
     known: KnownReadings,
 ) -> list[StoredReading]:
     """The rows for new ``instants`` (sorted) that may lie anywhere among the known ones."""
@@ -210,7 +210,7 @@ def _classify_among(
 def _classify_after(
     meter_id: int,
     instants: list[datetime],
-    by_time: dict[datetime, ReadingFields],
+    by_time: Mapping[datetime, ReadingFields],
     known: KnownReadings,
 ) -> list[StoredReading]:
     """The rows for new ``instants`` (sorted) that all lie after every known counter value:
@@ -219,7 +219,8 @@ def _classify_after(
     import_at, import_wh = known.imports[-1] if known.imports else (None, 0)
     export_at, export_wh = known.exports[-1] if known.exports else (None, 0)
     backwards, jump = FLAG_COUNTER_BACKWARDS, FLAG_IMPLAUSIBLE_JUMP
-    # max_increase_wh(), written out (the same float operations in the same order).
+    # max_increase_wh(), written out (the same float operations in the same order), and only
+    # for an increase above the slack: below it no elapsed time makes a jump.
     max_power_w, slack_wh = MAX_POWER_W, JUMP_SLACK_WH
     new_row = tuple.__new__
     rows: list[StoredReading] = []
@@ -232,7 +233,8 @@ def _classify_after(
             if energy_import < import_wh:
                 flags = backwards
             elif (
-                energy_import - import_wh
+                energy_import - import_wh > slack_wh
+                and energy_import - import_wh
                 > max_power_w * (at - import_at).total_seconds() / 3600 + slack_wh
             ):
                 flags = jump
@@ -240,7 +242,8 @@ def _classify_after(
             if energy_export < export_wh:
                 flags |= backwards
             elif (
-                energy_export - export_wh
+                energy_export - export_wh > slack_wh
+                and energy_export - export_wh
                 > max_power_w * (at - export_at).total_seconds() / 3600 + slack_wh
             ):
                 flags |= jump
@@ -267,7 +270,7 @@ def _classify_after(
 
 
 def _classify(
-    meter_id: int, batch: list[tuple[datetime, ReadingFields]], known: KnownReadings
+    meter_id: int, batch: Sequence[tuple[datetime, ReadingFields]], known: KnownReadings
 ) -> tuple[list[StoredReading], int]:
     """The rows to insert for one meter (flagged as they deserve) and the duplicates."""
     # The first of repeated instants wins: walking backwards, the earliest is written last.

@@ -130,11 +130,17 @@ def known_readings(
 
 
 _SCAN_SETTINGS = ("enable_bitmapscan", "enable_seqscan")
-# One statement reads the settings and turns them off (the select list is evaluated in order),
-# one puts them back.
-_READ_AND_SET_SCAN_SETTINGS = "SELECT " + ", ".join(
-    [f"current_setting('{name}')" for name in _SCAN_SETTINGS]
-    + [f"set_config('{name}', 'off', true)" for name in _SCAN_SETTINGS]
+# One statement reads the settings and then turns them off (the materialized CTE is read before
+# the outer select list is evaluated), one puts them back.
+_READ_AND_SET_SCAN_SETTINGS = (
+    "WITH previous AS MATERIALIZED (SELECT "
+    + ", ".join(f"current_setting('{name}') AS {name}" for name in _SCAN_SETTINGS)
+    + ") SELECT "
+    + ", ".join(
+        [f"previous.{name}" for name in _SCAN_SETTINGS]
+        + [f"set_config('{name}', 'off', true)" for name in _SCAN_SETTINGS]
+    )
+    + " FROM previous"
 )
 _RESTORE_SCAN_SETTINGS = "SELECT " + ", ".join(
     f"set_config('{name}', %s, true)" for name in _SCAN_SETTINGS
