@@ -11,14 +11,17 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 
-def largest_remainder(exact: Sequence[Fraction], total: int) -> list[int]:
-    """floor of each share plus one for the largest remainders, ties to the lower index."""
-    floors = [math.floor(q) for q in exact]
-    missing = total - sum(floors)
-    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - floors[i]), i))
-    for i in order[:missing]:
-        floors[i] += 1
-    return floors
+def running_sum_rounding(exact: Sequence[Fraction]) -> list[int]:
+    """Member i gets floor(q_0 + … + q_i) − floor(q_0 + … + q_(i−1)), in list order."""
+    shares: list[int] = []
+    running = Fraction(0)
+    before = 0
+    for q in exact:
+        running += q
+        now = math.floor(running)
+        shares.append(now - before)
+        before = now
+    return shares
 
 
 def allocate_interval(
@@ -34,17 +37,15 @@ def allocate_interval(
     total_p, total_c = sum(p), sum(c)
     if keys is None:
         exact = [Fraction(total_p * ci, total_c) if total_c else Fraction(0) for ci in c]
-        target = total_p if total_c else 0
     else:
         exact = [
             total_p * k if tf > 0 else Fraction(0) for k, tf in zip(keys, consumer_tf, strict=True)
         ]
-        target = math.floor(sum(exact, Fraction(0)))
-    g02 = largest_remainder(exact, target)
+    g02 = running_sum_rounding(exact)
     g03 = [min(a, ci) for a, ci in zip(g02, c, strict=True)]
     taken = sum(g03)
     credit_exact = [Fraction(taken * pj, total_p) if total_p else Fraction(0) for pj in p]
-    credited = largest_remainder(credit_exact, taken)
+    credited = running_sum_rounding(credit_exact)
     return {
         "g01t_consumers": c,
         "g02": g02,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,15 +38,16 @@ def test_dynamic_worked_example() -> None:
     # 1: P = 800 < C = 1000: everyone gets 80 % of their consumption, production used up.
     # 2: c_A = 50 (TF 50 %), P = 400 > C = 100: shares 200/200/0 cover everyone; consumers take
     #    100 Wh, credited 3:1 to the producers (75/25), surplus 225/75.
-    # 3: P = 2, C = 3: shares of 2/3 each round to 1, 1, 0 (equal remainders: A and B first).
-    # 4: A alone: share 3, covers its 2 Wh; credits 2/3 and 4/3 round to 1 and 1 (P1 has the
-    #    larger remainder), so P1 has no surplus and P2 one Wh.
+    # 3: P = 2, C = 3: shares of 2/3 each; running sums 2/3, 4/3, 2 round down to 0, 1, 2, so
+    #    A, B, C get 0, 1, 1.
+    # 4: A alone: share 3, covers its 2 Wh; credits 2/3 and 4/3: running sums 2/3 and 2 give
+    #    0 and 2, so P1 has one Wh of surplus and P2 none.
     assert result.consumption_t_wh.tolist() == [[400, 50, 1, 2], [100, 50, 1, 0], [500, 0, 1, 0]]
-    assert result.allocated_wh.tolist() == [[320, 200, 1, 3], [80, 200, 1, 0], [400, 0, 0, 0]]
-    assert result.covered_wh.tolist() == [[320, 50, 1, 2], [80, 50, 1, 0], [400, 0, 0, 0]]
-    assert result.surplus_wh.tolist() == [[0, 225, 0, 0], [0, 75, 0, 1]]
-    assert result.credited_wh.tolist() == [[600, 75, 1, 1], [200, 25, 1, 1]]
-    assert result.residual_wh.tolist() == [[80, 50, 0, 0], [20, 0, 0, 0], [100, 0, 1, 0]]
+    assert result.allocated_wh.tolist() == [[320, 200, 0, 3], [80, 200, 1, 0], [400, 0, 1, 0]]
+    assert result.covered_wh.tolist() == [[320, 50, 0, 2], [80, 50, 1, 0], [400, 0, 1, 0]]
+    assert result.surplus_wh.tolist() == [[0, 225, 0, 1], [0, 75, 0, 0]]
+    assert result.credited_wh.tolist() == [[600, 75, 1, 0], [200, 25, 1, 2]]
+    assert result.residual_wh.tolist() == [[80, 50, 1, 0], [20, 0, 0, 0], [100, 0, 0, 0]]
     totals = result.totals()
     assert (totals.covered_wh, totals.credited_wh, totals.surplus_wh) == (904, 904, 301)
     assert totals.consumption_wh == 1155
@@ -59,11 +62,13 @@ def test_static_worked_example() -> None:
     )
     # 1: shares 400/240/160 of P = 800; B uses only 100 of its 240: the 140 are surplus, not
     #    given to C (who could use them). Consumers take 660, credited 495/165.
-    # 3: shares 1, 0.6, 0.4 of P = 2 round to 1, 1, 0.
+    # 3: shares 1, 0.6, 0.4 of P = 2: running sums 1, 1.6, 2 give 1, 0, 1.
     # 4: only A's key is active: 0.5 × 3 = 1.5 rounds down to 1; B's and C's shares are surplus.
-    assert result.allocated_wh.tolist() == [[400, 200, 1, 1], [240, 120, 1, 0], [160, 80, 0, 0]]
-    assert result.covered_wh.tolist() == [[400, 50, 1, 1], [100, 50, 1, 0], [160, 0, 0, 0]]
+    #    Consumers take 1 Wh: credits 1/3 and 2/3 (running sums 1/3, 1) give 0 and 1.
+    assert result.allocated_wh.tolist() == [[400, 200, 1, 1], [240, 120, 0, 0], [160, 80, 1, 0]]
+    assert result.covered_wh.tolist() == [[400, 50, 1, 1], [100, 50, 0, 0], [160, 0, 1, 0]]
     assert result.surplus_wh.tolist() == [[105, 225, 0, 1], [35, 75, 0, 1]]
+    assert result.totals().covered_wh == 763
     assert result.totals().surplus_wh == 442
 
 
@@ -300,3 +305,132 @@ def test_static_key_sum_below_one_leaves_surplus() -> None:
     result = allocate([[1000], [1000]], [[100]], model=STATIC, keys=keys)
     assert result.covered_wh[:, 0].tolist() == [40, 40]
     assert result.surplus_wh[0, 0] == 20
+
+
+# --- The engine: segments, blocks, threads, exact fallback -----------------------------------
+
+
+def random_community(seed: int, consumers: int, producers: int, intervals: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    consumption = rng.integers(0, 400, size=(consumers, intervals))
+    consumption[rng.random(consumption.shape) < 0.1] = 0
+    production = rng.integers(0, 900, size=(producers, intervals))
+    production[:, rng.random(intervals) < 0.3] = 0  # nights: nothing to share
+    weights = rng.integers(0, 5, size=consumers)
+    return {
+        "consumption": consumption,
+        "production": production,
+        "consumer_tf": rng.choice([0, 1, 50, 99, 100, 100, 100], size=(consumers, 1)),
+        "producer_tf": rng.choice([50, 100], size=(producers, 1)),
+        "keys": [Fraction(int(w), int(weights.sum()) + 3) for w in weights],
+    }
+
+
+def check_against_reference(result: Any, case: dict[str, Any], columns: list[int]) -> None:
+    keys = case["keys"]
+    consumer_tf = np.broadcast_to(case["consumer_tf"], case["consumption"].shape)
+    producer_tf = np.broadcast_to(case["producer_tf"], case["production"].shape)
+    for t in columns:
+        expected = allocate_interval(
+            case["consumption"][:, t].tolist(),
+            case["production"][:, t].tolist(),
+            consumer_tf[:, t].tolist(),
+            producer_tf[:, t].tolist(),
+            keys,
+        )
+        assert result.allocated_wh[:, t].tolist() == expected["g02"]
+        assert result.covered_wh[:, t].tolist() == expected["g03"]
+        assert result.surplus_wh[:, t].tolist() == expected["p01t"]
+
+
+@pytest.mark.parametrize("static", [False, True])
+@pytest.mark.parametrize("per_interval_factors", [False, True])
+def test_segments_blocks_and_threads_change_nothing(
+    monkeypatch: pytest.MonkeyPatch, static: bool, per_interval_factors: bool
+) -> None:
+    from ecommunity.community import _engine
+
+    case = random_community(11, consumers=41, producers=6, intervals=1300)
+    if per_interval_factors:
+        rng = np.random.default_rng(12)
+        case["consumer_tf"] = rng.choice([0, 50, 100], size=(41, 1300))
+    if not static:
+        case["keys"] = None
+    reference = run(case)
+    # Tiny blocks and segments: rows carried across blocks, both running-sum paths (row loop
+    # for segments of 512 columns and more, cumsum below), several threads.
+    monkeypatch.setattr(_engine, "_BLOCK_CELLS", 2**11)
+    monkeypatch.setattr(_engine, "_SEGMENT_COLUMNS", 700)
+    for workers in (1, 2, 3, 5):
+        keys = case["keys"]
+        result = allocate(
+            case["consumption"],
+            case["production"],
+            model=STATIC if static else DYNAMIC,
+            consumer_tf_percent=case["consumer_tf"],
+            producer_tf_percent=case["producer_tf"],
+            keys=None if keys is None else StaticKeys.from_values(keys),
+            workers=workers,
+        )
+        for name in ("allocated_wh", "covered_wh", "surplus_wh", "credited_wh"):
+            assert np.array_equal(getattr(result, name), getattr(reference, name)), name
+    check_against_reference(reference, case, [0, 1, 511, 512, 699, 700, 1299])
+
+
+def test_large_inputs_use_threads_by_default() -> None:
+    case = random_community(13, consumers=1100, producers=40, intervals=3900)
+    case["keys"] = None
+    result = run(case)
+    one = allocate(
+        case["consumption"],
+        case["production"],
+        model=DYNAMIC,
+        consumer_tf_percent=case["consumer_tf"],
+        producer_tf_percent=case["producer_tf"],
+        workers=1,
+    )
+    assert np.array_equal(result.allocated_wh, one.allocated_wh)  # type: ignore[attr-defined]
+    assert np.array_equal(result.surplus_wh, one.surplus_wh)  # type: ignore[attr-defined]
+    check_against_reference(result, case, [0, 1000, 3899])
+
+
+def test_columns_beyond_float_precision_are_computed_in_integers() -> None:
+    # Column 0 shares 2**31 - 2 Wh among as much consumption (P·C > 2**50: integer path for
+    # its segment); column 1 is small. Both must match the exact reference.
+    big = MAX_INTERVAL_WH // 3
+    consumption = np.array([[big, 7], [big - 1, 0], [big + 2, 5]])
+    production = np.array([[MAX_INTERVAL_WH - 5, 9], [3, 2]])
+    case: dict[str, Any] = {
+        "consumption": consumption,
+        "production": production,
+        "consumer_tf": np.full((3, 1), 100),
+        "producer_tf": np.full((2, 1), 100),
+        "keys": None,
+    }
+    check_against_reference(run(case), case, [0, 1])
+    case["keys"] = [Fraction(1, 3), Fraction(1, 7), Fraction(2, 5)]
+    check_against_reference(run(case), case, [0, 1])
+
+
+def test_inputs_are_kept_read_only_and_derived_arrays_computed_once() -> None:
+    consumption = np.array([[400, 100], [100, 50]])
+    result = allocate(consumption, [[300, 900]], model=DYNAMIC)
+    assert not result.consumption_wh.flags.writeable
+    consumption[0, 0] = 1  # the caller's array is not copied: a year of members is large
+    assert result.consumption_wh[0, 0] == 1
+    assert result.consumption_t_wh is result.consumption_wh  # every factor 100 %
+    assert result.credited_wh is result.credited_wh
+    halves = allocate(consumption, [[300, 900]], model=DYNAMIC, consumer_tf_percent=[[50], [100]])
+    assert halves.consumption_t_wh.tolist() == [[0, 50], [100, 50]]
+    with pytest.raises(AllocationInputError, match="workers"):
+        allocate(consumption, [[300, 900]], model=DYNAMIC, workers=0)
+    with pytest.raises(AllocationInputError, match="do not fit"):
+        allocate(consumption, [[300, 900]], model=DYNAMIC, consumer_tf_percent=[[[100]]])
+
+
+def test_threads_default_to_the_cpus_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecommunity.community import _engine
+
+    assert _engine._available_cpus() == len(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_getaffinity")  # as on macOS and Windows
+    assert _engine._available_cpus() == (os.cpu_count() or 1)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ecommunity.community import IntervalError, check_interval_start, epoch_seconds, regular_starts
-from ecommunity.community.intervals import vienna_day, vienna_midnight_s
+from ecommunity.community.intervals import DayRuns, vienna_day, vienna_days, vienna_midnight_s
 
 
 def test_aware_boundaries_become_utc() -> None:
@@ -63,3 +63,32 @@ def test_vienna_days() -> None:
     )
     assert vienna_day(datetime(2024, 12, 31, 23, tzinfo=UTC)) == date(2025, 1, 1)
     assert vienna_day(datetime(2024, 12, 31, 22, 45, tzinfo=UTC)) == date(2024, 12, 31)
+
+
+def test_day_runs_follow_vienna_midnight_and_summer_time() -> None:
+    # From 23:00 Vienna time on 29 March 2025 over the change to summer time (a day of 92
+    # quarter hours) into 31 March.
+    starts = epoch_seconds(regular_starts(datetime(2025, 3, 29, 22, tzinfo=UTC), 200))
+    runs = DayRuns.of(starts)
+    assert runs.days.astype(str).tolist() == [
+        "2025-03-29",
+        "2025-03-30",
+        "2025-03-31",
+        "2025-04-01",
+    ]
+    assert runs.lengths.tolist() == [4, 92, 96, 8]
+    assert runs.first_starts_s.tolist() == starts[runs.first].tolist()
+    # Back to winter time: a day of 100 quarter hours.
+    autumn = DayRuns.of(epoch_seconds(regular_starts(datetime(2025, 10, 25, 22, tzinfo=UTC), 100)))
+    assert autumn.lengths.tolist() == [100]
+    assert autumn.days.astype(str).tolist() == ["2025-10-26"]
+
+
+def test_day_runs_of_starts_out_of_order_and_of_none() -> None:
+    starts = epoch_seconds(regular_starts(datetime(2024, 12, 31, 22, 45, tzinfo=UTC), 3))
+    runs = DayRuns.of(starts[[1, 0, 2]])  # 23:00 UTC is already 1 January in Vienna
+    assert runs.days.astype(str).tolist() == ["2025-01-01", "2024-12-31", "2025-01-01"]
+    assert runs.lengths.tolist() == [1, 1, 1]
+    empty = DayRuns.of(np.zeros(0, dtype=np.int64))
+    assert empty.first.size == empty.days.size == empty.lengths.size == 0
+    assert vienna_days(starts).astype(str).tolist() == ["2024-12-31", "2025-01-01", "2025-01-01"]

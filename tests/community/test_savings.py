@@ -261,3 +261,157 @@ def test_savings_are_exact_over_a_year() -> None:
         - Decimal("11.2347")
     )
     assert nct_to_euro(result.totals()["savings_nct"]) == covered_kwh * rate / 100
+
+
+def test_days_add_up_the_intervals_over_summer_time_and_a_price_change() -> None:
+    # 30 March 2025 (92 quarter hours) to 1 April, the supplier's price changing on 31 March,
+    # one producer with a feed-in tariff changing too.
+    change = date(2025, 3, 31)
+    supplier = Schedule(
+        "supplier",
+        [
+            Dated(ConsumerTariff(Decimal(20), Decimal(8)), valid_to=change),
+            Dated(ConsumerTariff(Decimal("23.1234"), Decimal(8)), valid_from=change),
+        ],
+    )
+    feed_in = Schedule(
+        "feed-in",
+        [
+            Dated(ProducerTariff(Decimal(6)), valid_to=change),
+            Dated(ProducerTariff(Decimal("4.5")), valid_from=change),
+        ],
+    )
+    count = 92 + 96 + 20
+    rng = np.random.default_rng(8)
+    allocation = allocate(
+        rng.integers(0, 700, size=(3, count)),
+        rng.integers(0, 900, size=(2, count)),
+        model=AllocationModel.DYNAMIC,
+        producer_tf_percent=[[100], [60]],
+    )
+    interval_starts = regular_starts(datetime(2025, 3, 29, 23, tzinfo=UTC), count)
+    consumers = consumer_savings(
+        allocation,
+        interval_starts,
+        kind=CommunityKind.EEG_REGIONAL,
+        sources=PV,
+        prices=PRICES,
+        tariffs=[supplier, TARIFF, supplier],
+        emission_factor_g_per_kwh=250,
+    )
+    producers = producer_revenue(allocation, interval_starts, prices=PRICES, feed_in=feed_in)
+    days = consumers.daily()
+    assert days.days.astype(str).tolist() == ["2025-03-30", "2025-03-31", "2025-04-01"]
+    bounds = [0, 92, 188, count]
+    for name in ("covered_wh", "community_cost_nct", "grid_cost_nct", "co2_avoided_mg"):
+        per_interval = allocation.covered_wh if name == "covered_wh" else getattr(consumers, name)
+        expected = np.add.reduceat(per_interval, bounds[:-1], axis=1)
+        assert np.array_equal(getattr(days, name), expected), name
+    assert np.array_equal(days.savings_nct, np.add.reduceat(consumers.savings_nct, bounds[:-1], 1))
+    assert consumers.totals()["savings_nct"] == int(consumers.savings_nct.sum())
+    assert consumers.totals()["co2_avoided_mg"] == int(allocation.covered_wh.sum()) * 250
+    produced = producers.daily()
+    assert np.array_equal(
+        produced.credited_wh, np.add.reduceat(allocation.credited_wh, bounds[:-1], axis=1)
+    )
+    assert np.array_equal(
+        produced.gain_nct, np.add.reduceat(producers.gain_nct, bounds[:-1], axis=1)
+    )
+    assert producers.totals()["feed_in_revenue_nct"] == int(producers.feed_in_revenue_nct.sum())
+    assert np.array_equal(producers.credited_wh, allocation.credited_wh)
+    # The price per day really changed: 23.1234 ct from 31 March.
+    rate = consumers.grid_rate_uct_per_kwh
+    assert rate[0, 1] - rate[0, 0] == 3_123_400
+
+
+def test_starts_out_of_order_give_the_same_days() -> None:
+    count = 200
+    rng = np.random.default_rng(9)
+    consumption = rng.integers(0, 700, size=(2, count))
+    production = rng.integers(0, 900, size=(1, count))
+    interval_starts = regular_starts(datetime(2025, 6, 30, 12, tzinfo=UTC), count)
+    order = rng.permutation(count)
+
+    def days_of(columns: np.ndarray) -> tuple[list[str], list[list[int]], list[list[int]]]:
+        allocation = allocate(
+            consumption[:, columns], production[:, columns], model=AllocationModel.DYNAMIC
+        )
+        result = consumer_savings(
+            allocation,
+            interval_starts[columns],
+            kind=CommunityKind.EEG_LOCAL,
+            sources=PV,
+            prices=PRICES,
+            tariffs=TARIFF,
+            emission_factor_g_per_kwh=1,
+        )
+        revenue = producer_revenue(
+            allocation, interval_starts[columns], prices=PRICES, feed_in=FEED_IN
+        )
+        days = result.daily()
+        return (
+            days.days.astype(str).tolist(),
+            days.community_cost_nct.tolist(),
+            revenue.daily().community_revenue_nct.tolist(),
+        )
+
+    assert days_of(order) == days_of(np.arange(count))
+
+
+def test_amounts_beyond_int64_are_refused() -> None:
+    # 96 quarter hours of 2**31 − 1 Wh at 1000 ct/kWh: about 2·10²⁰ nct in one day.
+    whole = [[2**31 - 1] * 96]
+    allocation = allocate(whole, whole, model=AllocationModel.DYNAMIC)
+    dear = Schedule.constant("dear", ConsumerTariff(Decimal(1000), Decimal(1000)))
+    result = consumer_savings(
+        allocation,
+        regular_starts(datetime(2025, 3, 2, 23, tzinfo=UTC), 96),
+        kind=CommunityKind.EEG_LOCAL,
+        sources=PV,
+        prices=PRICES,
+        tariffs=dear,
+        emission_factor_g_per_kwh=0,
+    )
+    # 1000 + 1000 + 1.5 (Elektrizitätsabgabe) ct/kWh: still within int64 per interval, from
+    # G.03 held as int32.
+    assert allocation.covered_wh.dtype == np.int32
+    assert result.grid_cost_nct.dtype == np.int64
+    assert int(result.grid_cost_nct[0, 0]) == (2**31 - 1) * 2_001_500_000
+    heavy = consumer_savings(
+        allocation,
+        regular_starts(datetime(2025, 3, 2, 23, tzinfo=UTC), 96),
+        kind=CommunityKind.EEG_LOCAL,
+        sources=PV,
+        prices=PRICES,
+        tariffs=TARIFF,
+        emission_factor_g_per_kwh=10_000,
+    )
+    assert int(heavy.co2_avoided_mg[0, 95]) == (2**31 - 1) * 10_000
+    assert int(heavy.daily().co2_avoided_mg[0, 0]) == 96 * (2**31 - 1) * 10_000
+    with pytest.raises(AllocationInputError, match="int64"):
+        result.totals()
+
+
+def test_no_intervals() -> None:
+    allocation = allocate(
+        np.zeros((2, 0), dtype=np.int64),
+        np.zeros((1, 0), dtype=np.int64),
+        model=AllocationModel.DYNAMIC,
+    )
+    result = consumer_savings(
+        allocation,
+        np.zeros(0, dtype="datetime64[s]"),
+        kind=CommunityKind.EEG_LOCAL,
+        sources=PV,
+        prices=PRICES,
+        tariffs=TARIFF,
+        emission_factor_g_per_kwh=1,
+    )
+    assert result.totals() == {
+        "community_cost_nct": 0,
+        "grid_cost_nct": 0,
+        "savings_nct": 0,
+        "co2_avoided_mg": 0,
+    }
+    assert result.community_cost_nct.shape == (2, 0)
+    assert result.daily().covered_wh.shape == (2, 0)

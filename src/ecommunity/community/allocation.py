@@ -16,10 +16,13 @@ Nothing is redistributed. Static: a share a consumer cannot use in a quarter hou
 (rules doc 1.2). Dynamic: shares proportional to consumption either all fit (``P ≤ C``) or all
 exceed consumption (``P > C``, everyone fully covered), so no leftover needs a second round.
 
-Whole Wh: ``G.02`` and the producers' credits are rounded by the largest-remainder method
-(:mod:`ecommunity.community.rounding`), so in every interval ``Σ G.03 = Σ credit`` exactly.
+Whole Wh: ``G.02`` and the producers' credits are rounded by running sums in the members' row
+order (:mod:`ecommunity.community.rounding`), so in every interval ``Σ G.03 = Σ credit`` exactly.
 A member whose factor is 0 in an interval does not take part in it: ``G.01T``, ``G.02`` and
 ``G.03`` are 0 and, in the static model, its key's share is surplus.
+
+Speed: a year of quarter hours for 2,000 members takes well under a second
+(:mod:`ecommunity.community._engine`, ``bench/allocation.py``).
 """
 
 from __future__ import annotations
@@ -29,14 +32,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ecommunity.community._engine import Column, Segments, Shares, Side
+from ecommunity.community._engine import allocate_segment as _allocate_segment
+from ecommunity.community._engine import column_totals as _column_totals
 from ecommunity.community.errors import AllocationInputError, AllocationKeyError
 from ecommunity.community.kinds import AllocationModel
-from ecommunity.community.rounding import Int64Array, round_shares
+from ecommunity.community.rounding import Int64Array, IntArray
 
 #: Largest energy per member, and per community, in one quarter hour (about 8.6 GW): keeps every
 #: product of two energies, or of an energy and a key numerator, inside int64.
@@ -123,22 +130,37 @@ class AllocationTotals:
 
 @dataclass(frozen=True, eq=False)
 class Allocation:
-    """One community's allocation: consumers ``(N_c, T)`` and producers ``(N_p, T)``. [Wh]"""
+    """One community's allocation: consumers ``(N_c, T)`` and producers ``(N_p, T)``. [Wh]
+
+    G.02, G.03 and P.01T are int32: none exceeds :data:`MAX_INTERVAL_WH` (2³¹ − 1 Wh), and a
+    year of 2,000 members then takes half the memory. Widen them (``astype(np.int64)``) before
+    multiplying by large numbers such as prices; sums (``sum``, ``cumsum``) widen by themselves.
+    The other arrays are int64. G.01T, the producers' credits and the residual draw are computed
+    when first read.
+    """
 
     model: AllocationModel
-    #: Consumers: measured G.01, effective factor [%], G.01T, G.02, G.03.
+    #: Consumers: measured G.01, effective factor [%], G.02, G.03.
     consumption_wh: Int64Array
     consumer_tf_percent: Int64Array
-    consumption_t_wh: Int64Array
-    allocated_wh: Int64Array
-    covered_wh: Int64Array
-    #: Producers: measured G.01, effective factor [%], G.01T, P.01T.
+    allocated_wh: IntArray
+    covered_wh: IntArray
+    #: Producers: measured G.01, effective factor [%], P.01T.
     production_wh: Int64Array
     producer_tf_percent: Int64Array
-    production_t_wh: Int64Array
-    surplus_wh: Int64Array
+    surplus_wh: IntArray
 
-    @property
+    @cached_property
+    def consumption_t_wh(self) -> Int64Array:
+        """Consumers' participating energy G.01T. [Wh]"""
+        return participating_wh(self.consumption_wh, self.consumer_tf_percent)
+
+    @cached_property
+    def production_t_wh(self) -> Int64Array:
+        """Producers' participating energy G.01T. [Wh]"""
+        return participating_wh(self.production_wh, self.producer_tf_percent)
+
+    @cached_property
     def credited_wh(self) -> Int64Array:
         """What consumers took from each producer: G.01T − P.01T. [Wh]"""
         return self.production_t_wh - self.surplus_wh
@@ -153,29 +175,37 @@ class Allocation:
         return int(self.consumption_wh.shape[1])
 
     def totals(self) -> AllocationTotals:
-        def total(array: Int64Array) -> int:
+        def total(array: IntArray) -> int:
             return int(array.sum(dtype=np.int64))
 
+        consumption, covered = total(self.consumption_wh), total(self.covered_wh)
+        production_t, surplus = total(self.production_t_wh), total(self.surplus_wh)
         return AllocationTotals(
             intervals=self.intervals,
             consumers=int(self.consumption_wh.shape[0]),
             producers=int(self.production_wh.shape[0]),
-            consumption_wh=total(self.consumption_wh),
+            consumption_wh=consumption,
             consumption_t_wh=total(self.consumption_t_wh),
             allocated_wh=total(self.allocated_wh),
-            covered_wh=total(self.covered_wh),
-            residual_wh=total(self.residual_wh),
+            covered_wh=covered,
+            residual_wh=consumption - covered,
             production_wh=total(self.production_wh),
-            production_t_wh=total(self.production_t_wh),
-            credited_wh=total(self.credited_wh),
-            surplus_wh=total(self.surplus_wh),
+            production_t_wh=production_t,
+            credited_wh=production_t - surplus,
+            surplus_wh=surplus,
         )
 
 
 def participating_wh(energy_wh: Int64Array, tf_percent: Int64Array) -> Int64Array:
     """``G.01T = floor(G.01 · TF / 100)``. [Wh]"""
-    # A broadcast scalar (stride 0 everywhere) of 100 %, the common case, needs no arithmetic.
-    if tf_percent.size and not any(tf_percent.strides) and tf_percent.flat[0] == 100:
+    # Factors of 100 % for every row, broadcast along the intervals (the common case: a scalar
+    # or one per member), need no arithmetic.
+    if (
+        tf_percent.ndim == 2
+        and tf_percent.shape[1]
+        and tf_percent.strides[1] == 0
+        and bool(np.all(tf_percent[:, 0] == 100))
+    ):
         return energy_wh
     return (energy_wh * tf_percent) // 100
 
@@ -188,6 +218,7 @@ def allocate(
     consumer_tf_percent: ArrayLike = 100,
     producer_tf_percent: ArrayLike = 100,
     keys: StaticKeys | None = None,
+    workers: int | None = None,
 ) -> Allocation:
     """Allocate production to consumption for every interval.
 
@@ -199,11 +230,13 @@ def allocate(
             ``(N_c, T)`` (a scalar, one per consumer as ``(N_c, 1)``, or per interval). [%]
         producer_tf_percent: the same for producers. [%]
         keys: one per consumer; required by the static model, refused by the dynamic one.
+        workers: threads sharing the intervals; default: one per available CPU for large
+            inputs (4M member-intervals and more), else one. The result is the same.
 
     Raises:
         AllocationInputError: non-integer or negative energies, energies above
             :data:`MAX_INTERVAL_WH` per member or per community and interval, factors outside
-            0–100, shapes that do not fit, keys missing or not wanted.
+            0–100, shapes that do not fit, keys missing or not wanted, workers below 1.
     """
     consumption = _energy_matrix("consumption", consumption_wh)
     production = _energy_matrix("production", production_wh)
@@ -211,58 +244,48 @@ def allocate(
         raise AllocationInputError(
             f"consumption has {consumption.shape[1]} intervals, production {production.shape[1]}"
         )
-    consumer_tf = _tf_matrix("consumer", consumer_tf_percent, consumption.shape)
-    producer_tf = _tf_matrix("producer", producer_tf_percent, production.shape)
-    c = participating_wh(consumption, consumer_tf)
-    p = participating_wh(production, producer_tf)
-    total_c = _column_sums("consumption", c)
-    total_p = _column_sums("production", p)
+    consumers = _side("consumer", consumption, consumer_tf_percent)
+    producers = _side("producer", production, producer_tf_percent)
+    shares = _shares(model, keys, consumers)
+    if workers is not None and workers < 1:
+        raise AllocationInputError(f"workers must be at least 1, got {workers}")
 
-    if model is AllocationModel.DYNAMIC:
-        if keys is not None:
-            raise AllocationInputError("the dynamic model takes no allocation keys")
-        allocated = round_shares(
-            total_p[np.newaxis, :] * c,
-            np.maximum(total_c, 1),
-            np.where(total_c > 0, total_p, 0),
-        )
-    else:
-        if keys is None:
-            raise AllocationInputError("the static model needs one allocation key per consumer")
-        if len(keys) != consumption.shape[0]:
-            raise AllocationKeyError(
-                f"{len(keys)} allocation keys for {consumption.shape[0]} consumers"
-            )
-        # A consumer not taking part in an interval has no share in it: that part is surplus.
-        active_numerators = keys.numerators[:, np.newaxis] * (consumer_tf > 0)
-        allocated = round_shares(
-            total_p[np.newaxis, :] * active_numerators,
-            np.full(total_p.shape, keys.denominator, dtype=np.int64),
-            total_p * active_numerators.sum(axis=0) // keys.denominator,
-        )
-    covered = np.minimum(allocated, c)
+    rows, intervals = consumption.shape
+    segments = Segments.plan(rows + production.shape[0], intervals, workers)
 
-    taken = covered.sum(axis=0)
-    credited = round_shares(taken[np.newaxis, :] * p, np.maximum(total_p, 1), taken)
+    def first_pass(columns: slice) -> tuple[Column, Column]:
+        return _column_totals(consumers, columns), _column_totals(producers, columns)
+
+    totals = segments.map(first_pass)
+    _check_energies("consumption", consumption, [c for c, _ in totals])
+    _check_energies("production", production, [p for _, p in totals])
+    _check_sums("consumption", [c for c, _ in totals])
+    _check_sums("production", [p for _, p in totals])
+
+    # int32: every G.02, G.03 and P.01T lies between 0 and MAX_INTERVAL_WH (checked above).
+    allocated = np.empty(consumption.shape, dtype=np.int32)
+    covered = np.empty(consumption.shape, dtype=np.int32)
+    surplus = np.empty(production.shape, dtype=np.int32)
+
+    by_start = {columns.start: sums for columns, sums in zip(segments.bounds, totals, strict=True)}
+
+    def second_pass(columns: slice) -> None:
+        consumed, produced = by_start[columns.start]
+        _allocate_segment(
+            consumers, producers, shares, columns, consumed, produced, allocated, covered, surplus
+        )
+
+    segments.map(second_pass)
     return Allocation(
         model=model,
         consumption_wh=consumption,
-        consumer_tf_percent=consumer_tf,
-        consumption_t_wh=c,
+        consumer_tf_percent=consumers.tf_percent,
         allocated_wh=allocated,
         covered_wh=covered,
         production_wh=production,
-        producer_tf_percent=producer_tf,
-        production_t_wh=p,
-        surplus_wh=p - credited,
+        producer_tf_percent=producers.tf_percent,
+        surplus_wh=surplus,
     )
-
-
-def _integer_array(name: str, values: ArrayLike) -> NDArray[Any]:
-    array = np.asarray(values)
-    if array.dtype.kind not in "iu" and not (array.size == 0 and array.dtype.kind == "f"):
-        raise AllocationInputError(f"{name} must be whole numbers, got {array.dtype} values")
-    return array
 
 
 def _energy_matrix(name: str, values: ArrayLike) -> Int64Array:
@@ -271,30 +294,69 @@ def _energy_matrix(name: str, values: ArrayLike) -> Int64Array:
         raise AllocationInputError(
             f"{name} must be a (members, intervals) array, got {array.ndim} dimensions"
         )
-    if array.size and (array.min() < 0 or array.max() > MAX_INTERVAL_WH):
-        raise AllocationInputError(
-            f"{name} energies must be 0 to {MAX_INTERVAL_WH} Wh per interval, got "
-            f"{array.min()} to {array.max()}"
-        )
-    return array.astype(np.int64)
+    # Kept by reference (read-only), not copied: a year of 2,000 members is 560 MB. Their range
+    # is checked in the engine's first pass, which reads them anyway.
+    matrix = array.astype(np.int64, copy=False).view()
+    matrix.flags.writeable = False
+    return matrix
 
 
-def _tf_matrix(name: str, values: ArrayLike, shape: tuple[int, ...]) -> Int64Array:
-    array = _integer_array(f"{name} participation factors", values)
-    if array.size and (array.min() < 0 or array.max() > 100):
+def _side(name: str, energy: Int64Array, values: ArrayLike) -> Side:
+    factors = _integer_array(f"{name} participation factors", values)
+    if factors.ndim > 2:
         raise AllocationInputError(
-            f"{name} participation factors must be 0 to 100 %, got {array.min()} to {array.max()}"
+            f"{name} participation factors of shape {factors.shape} do not fit {energy.shape}"
         )
+    if factors.size and (factors.min() < 0 or factors.max() > 100):
+        raise AllocationInputError(
+            f"{name} participation factors must be 0 to 100 %, got {factors.min()} to "
+            f"{factors.max()}"
+        )
+    factors = factors.astype(np.int64, copy=False)
     try:
-        return np.broadcast_to(array.astype(np.int64), shape)
+        tf = np.broadcast_to(factors, energy.shape)
     except ValueError:
         raise AllocationInputError(
-            f"{name} participation factors of shape {array.shape} do not fit {shape}"
+            f"{name} participation factors of shape {factors.shape} do not fit {energy.shape}"
         ) from None
+    return Side.of(energy, tf, factors)
 
 
-def _column_sums(name: str, matrix: Int64Array) -> Int64Array:
-    sums: Int64Array = matrix.sum(axis=0, dtype=np.int64)
-    if sums.size and sums.max() > MAX_INTERVAL_WH:
+def _shares(model: AllocationModel, keys: StaticKeys | None, consumers: Side) -> Shares:
+    if model is AllocationModel.DYNAMIC:
+        if keys is not None:
+            raise AllocationInputError("the dynamic model takes no allocation keys")
+        return Shares()
+    if keys is None:
+        raise AllocationInputError("the static model needs one allocation key per consumer")
+    if len(keys) != consumers.rows:
+        raise AllocationKeyError(f"{len(keys)} allocation keys for {consumers.rows} consumers")
+    running = None
+    tf = consumers.tf_percent
+    if tf.ndim == 2 and tf.shape[1] and tf.strides[1] == 0:
+        # Factors constant over the intervals: who takes part, and so the running sums of the
+        # key numerators, are the same in every column.
+        running = np.cumsum(keys.numerators * (tf[:, 0] > 0))
+    return Shares(
+        numerators=keys.numerators, denominator=keys.denominator, running_numerators=running
+    )
+
+
+def _check_energies(name: str, energy: Int64Array, columns: list[Column]) -> None:
+    if any(column.largest_unsigned > MAX_INTERVAL_WH for column in columns):
+        raise AllocationInputError(
+            f"{name} energies must be 0 to {MAX_INTERVAL_WH} Wh per interval, got "
+            f"{energy.min()} to {energy.max()}"
+        )
+
+
+def _check_sums(name: str, columns: list[Column]) -> None:
+    if any(column.total_wh.size and column.total_wh.max() > MAX_INTERVAL_WH for column in columns):
         raise AllocationInputError(f"community {name} above {MAX_INTERVAL_WH} Wh in one interval")
-    return sums
+
+
+def _integer_array(name: str, values: ArrayLike) -> NDArray[Any]:
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu" and not (array.size == 0 and array.dtype.kind == "f"):
+        raise AllocationInputError(f"{name} must be whole numbers, got {array.dtype} values")
+    return array

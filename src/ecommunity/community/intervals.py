@@ -9,6 +9,7 @@ which it starts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -21,7 +22,9 @@ from ecommunity.community.errors import IntervalError
 VIENNA: Final = ZoneInfo("Europe/Vienna")
 INTERVAL: Final = timedelta(minutes=15)
 INTERVAL_S: Final = 900
+DAY_S: Final = 86_400
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL: Final = _EPOCH.date().toordinal()
 
 #: Interval starts as numpy ``datetime64`` (any unit, UTC) or aware datetimes.
 IntervalStarts = NDArray[np.datetime64] | Sequence[datetime]
@@ -88,3 +91,54 @@ def regular_starts(first: datetime, count: int) -> NDArray[np.datetime64]:
     start_s = (check_interval_start(first) - _EPOCH) // timedelta(seconds=1)
     seconds = start_s + INTERVAL_S * np.arange(count, dtype=np.int64)
     return seconds.astype("datetime64[s]")
+
+
+@dataclass(frozen=True, eq=False)
+class DayRuns:
+    """Interval starts cut into runs of consecutive intervals on the same Vienna day.
+
+    Dated parameters change at Vienna midnight only, so a price is constant over a run. For
+    starts in time order there is one run per day.
+    """
+
+    #: The ``T`` interval starts, UTC seconds.
+    starts_s: NDArray[np.int64]
+    #: ``(S,)`` the index of each run's first interval.
+    first: NDArray[np.int64]
+    #: ``(S,)`` each run's Vienna day.
+    days: NDArray[np.datetime64]
+
+    @classmethod
+    def of(cls, starts_s: NDArray[np.int64]) -> DayRuns:
+        """Runs of ``starts_s`` (UTC seconds) in the order given."""
+        days = vienna_days(starts_s)
+        first = np.flatnonzero(np.diff(days.astype(np.int64), prepend=np.int64(-1)))
+        if not starts_s.size:
+            first = np.zeros(0, dtype=np.int64)
+        return cls(starts_s=starts_s, first=first.astype(np.int64), days=days[first])
+
+    @property
+    def lengths(self) -> NDArray[np.int64]:
+        """``(S,)`` intervals per run."""
+        return np.diff(self.first, append=np.int64(self.starts_s.size))
+
+    @property
+    def first_starts_s(self) -> NDArray[np.int64]:
+        """``(S,)`` the start of each run's first interval, UTC seconds."""
+        return self.starts_s[self.first]
+
+
+def vienna_days(starts_s: NDArray[np.int64]) -> NDArray[np.datetime64]:
+    """The Vienna calendar day of each instant (UTC seconds), as ``datetime64[D]``."""
+    # Vienna is one or two hours ahead of UTC: an instant's Vienna day is its UTC day or the
+    # next one, the next one from that day's Vienna midnight on.
+    utc_days, inverse = np.unique(starts_s // DAY_S, return_inverse=True)
+    next_midnight = np.array(
+        [
+            vienna_midnight_s(date.fromordinal(_EPOCH_ORDINAL + int(day) + 1))
+            for day in utc_days.tolist()
+        ],
+        dtype=np.int64,
+    )
+    later = starts_s >= next_midnight[inverse]
+    return (utc_days[inverse] + later).astype("datetime64[D]")

@@ -15,8 +15,12 @@ CO₂ avoided: covered energy × an emission factor the caller chooses: the emis
 the grid electricity it displaces less those of the community's generation.
 
 Amounts are integer nano-cents (nct: 10⁻⁹ ct, 10⁻¹¹ €), exact: Wh × µct/kWh (see
-:mod:`ecommunity.community.tariffs`). int64 holds about 92 million € per cell and per member
-total; :func:`nct_to_euro` converts.
+:mod:`ecommunity.community.tariffs`). int64 holds about 92 million € per cell, per member and
+day, and per member total; :func:`nct_to_euro` converts.
+
+Every price changes at Vienna midnight only, so the rates are looked up once per day and an
+amount per day is that day's energy times the rate: exactly the sum of the amounts per interval,
+without computing them. Those (``(N, T)`` arrays) are computed when first read.
 """
 
 from __future__ import annotations
@@ -24,15 +28,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
+from itertools import pairwise
 from typing import Final, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ecommunity.community.allocation import Allocation
 from ecommunity.community.errors import AllocationInputError, TariffError
-from ecommunity.community.intervals import IntervalStarts, epoch_seconds
+from ecommunity.community.intervals import DayRuns, IntervalStarts, epoch_seconds
 from ecommunity.community.kinds import CommunityKind, GenerationSource
-from ecommunity.community.rounding import Int64Array
+from ecommunity.community.rounding import Int64Array, IntArray
 from ecommunity.community.tariffs import (
     STATUTORY_PARAMETERS,
     CommunityPrices,
@@ -54,18 +61,74 @@ def nct_to_euro(amount_nct: int) -> Decimal:
     return Decimal(amount_nct).scaleb(-11)
 
 
+_INT64_MAX: Final = np.iinfo(np.int64).max
+
+
 def _row_total(array: Int64Array) -> int:
     # Python ints across members: a community total may exceed one member's int64 range.
     return sum(int(value) for value in array.sum(axis=1, dtype=np.int64))
 
 
-@dataclass(frozen=True, eq=False)
-class ConsumerSavings:
-    """Per consumer and interval ``(N_c, T)``. Money [nct], CO₂ [mg]."""
+def _run_sums(energy_wh: IntArray, runs: DayRuns) -> Int64Array:
+    """Energy per member and run of one day, ``(N, S)``, added up in int64. [Wh]"""
+    out = np.empty((energy_wh.shape[0], runs.first.size), dtype=np.int64)
+    lengths = runs.lengths.tolist()
+    first = runs.first.tolist()
+    run = 0
+    while run < len(lengths):
+        # Consecutive runs of one length (days of 96 quarter hours, mostly) are one reshape of
+        # the columns: no copy, unlike reduceat with a wider dtype.
+        length, end = lengths[run], run + 1
+        while end < len(lengths) and lengths[end] == length:
+            end += 1
+        start = first[run]
+        columns = energy_wh[:, start : start + (end - run) * length]
+        np.sum(
+            columns.reshape(energy_wh.shape[0], end - run, length),
+            axis=2,
+            dtype=np.int64,
+            out=out[:, run:end],
+        )
+        run = end
+    return out
 
-    #: Covered energy at the community price, reduced grid fee and the levies still due.
+
+def _amounts(energy_wh: Int64Array, rate: Int64Array) -> Int64Array:
+    """Energy times rate, refusing what int64 cannot hold. [Wh × µct/kWh = nct]"""
+    if energy_wh.size and int(energy_wh.max()) * int(rate.max(initial=0)) > _INT64_MAX:
+        raise AllocationInputError(
+            "an amount for one member and day above the int64 range of nano-cents (92 million €)"
+        )
+    return energy_wh * rate
+
+
+def _per_interval(energy_wh: IntArray, rate: Int64Array, runs: DayRuns) -> Int64Array:
+    """``energy × rate`` per interval from a rate per run. [nct]"""
+    out = np.empty(energy_wh.shape, dtype=np.int64)
+    bounds = np.append(runs.first, energy_wh.shape[1]).tolist()
+    for run, (start, stop) in enumerate(pairwise(bounds)):
+        np.multiply(energy_wh[:, start:stop], rate[:, run : run + 1], out=out[:, start:stop])
+    return out
+
+
+def _by_day(per_run: Int64Array, runs: DayRuns) -> tuple[NDArray[np.datetime64], Int64Array]:
+    """Runs of the same day added up (starts out of order make several runs of one day)."""
+    days, inverse = np.unique(runs.days, return_inverse=True)
+    if days.size == runs.days.size and np.array_equal(days, runs.days):
+        return days, per_run
+    out = np.zeros((days.size, per_run.shape[0]), dtype=np.int64)
+    np.add.at(out, inverse, per_run.T)
+    return days, out.T.copy()
+
+
+@dataclass(frozen=True, eq=False)
+class ConsumerDays:
+    """Per consumer and Vienna day ``(N_c, D)``. Energy [Wh], money [nct], CO₂ [mg]."""
+
+    #: ``(D,)`` the days, ascending (``datetime64[D]``).
+    days: NDArray[np.datetime64]
+    covered_wh: Int64Array
     community_cost_nct: Int64Array
-    #: The same energy from the supplier, with the full grid fee and levies.
     grid_cost_nct: Int64Array
     co2_avoided_mg: Int64Array
 
@@ -73,33 +136,166 @@ class ConsumerSavings:
     def savings_nct(self) -> Int64Array:
         return self.grid_cost_nct - self.community_cost_nct
 
+
+@dataclass(frozen=True, eq=False)
+class ConsumerSavings:
+    """Each consumer's covered energy priced in the community and from the grid.
+
+    Per interval ``(N_c, T)``: :attr:`community_cost_nct`, :attr:`grid_cost_nct`,
+    :attr:`co2_avoided_mg`, :attr:`savings_nct` (computed when first read); per day:
+    :meth:`daily`; for the community: :meth:`totals`. Money [nct], CO₂ [mg].
+    """
+
+    #: G.03 ``(N_c, T)``, int32 as in the allocation. [Wh]
+    covered_wh: IntArray
+    runs: DayRuns
+    #: ``(N_c, S)`` per run of one day: covered energy at the community price, the reduced grid
+    #: fee and the levies still due. [µct/kWh]
+    community_rate_uct_per_kwh: Int64Array
+    #: ``(N_c, S)``: the same energy from the supplier, with the full grid fee and levies.
+    grid_rate_uct_per_kwh: Int64Array
+    emission_factor_g_per_kwh: int
+
+    @cached_property
+    def community_cost_nct(self) -> Int64Array:
+        return _per_interval(self.covered_wh, self.community_rate_uct_per_kwh, self.runs)
+
+    @cached_property
+    def grid_cost_nct(self) -> Int64Array:
+        return _per_interval(self.covered_wh, self.grid_rate_uct_per_kwh, self.runs)
+
+    @property
+    def co2_avoided_mg(self) -> Int64Array:
+        return self.covered_wh.astype(np.int64) * self.emission_factor_g_per_kwh
+
+    @property
+    def savings_nct(self) -> Int64Array:
+        return self.grid_cost_nct - self.community_cost_nct
+
+    @cached_property
+    def _daily(self) -> ConsumerDays:
+        covered = _run_sums(self.covered_wh, self.runs)
+        days, covered_days = _by_day(covered, self.runs)
+        return ConsumerDays(
+            days=days,
+            covered_wh=covered_days,
+            community_cost_nct=_by_day(
+                _amounts(covered, self.community_rate_uct_per_kwh), self.runs
+            )[1],
+            grid_cost_nct=_by_day(_amounts(covered, self.grid_rate_uct_per_kwh), self.runs)[1],
+            co2_avoided_mg=covered_days * self.emission_factor_g_per_kwh,
+        )
+
+    def daily(self) -> ConsumerDays:
+        """Energy, costs and CO₂ per consumer and Vienna day: the sums of the intervals'.
+
+        Raises:
+            AllocationInputError: an amount for one member and day beyond int64.
+        """
+        return self._daily
+
     def totals(self) -> dict[str, int]:
+        """The community's sums over all consumers and intervals.
+
+        Raises:
+            AllocationInputError: an amount for one member and day beyond int64.
+        """
+        daily = self.daily()
         return {
-            "community_cost_nct": _row_total(self.community_cost_nct),
-            "grid_cost_nct": _row_total(self.grid_cost_nct),
-            "savings_nct": _row_total(self.savings_nct),
-            "co2_avoided_mg": _row_total(self.co2_avoided_mg),
+            "community_cost_nct": _row_total(daily.community_cost_nct),
+            "grid_cost_nct": _row_total(daily.grid_cost_nct),
+            "savings_nct": _row_total(daily.savings_nct),
+            "co2_avoided_mg": _row_total(daily.co2_avoided_mg),
         }
 
 
 @dataclass(frozen=True, eq=False)
-class ProducerRevenue:
-    """Per producer and interval ``(N_p, T)``. [nct]"""
+class ProducerDays:
+    """Per producer and Vienna day ``(N_p, D)``. Energy [Wh], money [nct]."""
 
-    #: Energy consumers took (G.01T − P.01T) at the community's producer price.
+    #: ``(D,)`` the days, ascending (``datetime64[D]``).
+    days: NDArray[np.datetime64]
+    #: Energy consumers took, G.01T − P.01T.
+    credited_wh: Int64Array
     community_revenue_nct: Int64Array
-    #: The same energy at the feed-in tariff.
     feed_in_revenue_nct: Int64Array
 
     @property
     def gain_nct(self) -> Int64Array:
         return self.community_revenue_nct - self.feed_in_revenue_nct
 
+
+@dataclass(frozen=True, eq=False)
+class ProducerRevenue:
+    """Each producer's revenue for the energy consumers took, in the community and at feed-in.
+
+    Per interval ``(N_p, T)`` (computed when first read), per day (:meth:`daily`) and for the
+    community (:meth:`totals`). [nct]
+    """
+
+    #: Producers' G.01T and surplus P.01T ``(N_p, T)``. [Wh]
+    production_t_wh: Int64Array
+    surplus_wh: IntArray
+    runs: DayRuns
+    #: ``(N_p, S)`` per run of one day: the community's producer price. [µct/kWh]
+    community_rate_uct_per_kwh: Int64Array
+    #: ``(N_p, S)``: the feed-in tariff. [µct/kWh]
+    feed_in_rate_uct_per_kwh: Int64Array
+
+    @cached_property
+    def credited_wh(self) -> Int64Array:
+        """What consumers took, G.01T − P.01T ``(N_p, T)``. [Wh]"""
+        return self.production_t_wh - self.surplus_wh
+
+    @cached_property
+    def community_revenue_nct(self) -> Int64Array:
+        return _per_interval(self.credited_wh, self.community_rate_uct_per_kwh, self.runs)
+
+    @cached_property
+    def feed_in_revenue_nct(self) -> Int64Array:
+        return _per_interval(self.credited_wh, self.feed_in_rate_uct_per_kwh, self.runs)
+
+    @property
+    def gain_nct(self) -> Int64Array:
+        return self.community_revenue_nct - self.feed_in_revenue_nct
+
+    @cached_property
+    def _daily(self) -> ProducerDays:
+        # Per run of a day without the per-interval difference: sums of sums are exact.
+        credited = _run_sums(self.production_t_wh, self.runs) - _run_sums(
+            self.surplus_wh, self.runs
+        )
+        days, credited_days = _by_day(credited, self.runs)
+        return ProducerDays(
+            days=days,
+            credited_wh=credited_days,
+            community_revenue_nct=_by_day(
+                _amounts(credited, self.community_rate_uct_per_kwh), self.runs
+            )[1],
+            feed_in_revenue_nct=_by_day(
+                _amounts(credited, self.feed_in_rate_uct_per_kwh), self.runs
+            )[1],
+        )
+
+    def daily(self) -> ProducerDays:
+        """Energy and revenue per producer and Vienna day: the sums of the intervals'.
+
+        Raises:
+            AllocationInputError: an amount for one member and day beyond int64.
+        """
+        return self._daily
+
     def totals(self) -> dict[str, int]:
+        """The community's sums over all producers and intervals.
+
+        Raises:
+            AllocationInputError: an amount for one member and day beyond int64.
+        """
+        daily = self.daily()
         return {
-            "community_revenue_nct": _row_total(self.community_revenue_nct),
-            "feed_in_revenue_nct": _row_total(self.feed_in_revenue_nct),
-            "gain_nct": _row_total(self.gain_nct),
+            "community_revenue_nct": _row_total(daily.community_revenue_nct),
+            "feed_in_revenue_nct": _row_total(daily.feed_in_revenue_nct),
+            "gain_nct": _row_total(daily.gain_nct),
         }
 
 
@@ -134,7 +330,7 @@ def consumer_savings(
         TariffError: an emission factor that is not a whole number of g/kWh in range, or no
             generation source.
     """
-    starts = _starts(allocation, interval_starts)
+    runs = _runs(allocation, interval_starts)
     covered = allocation.covered_wh
     schedules = _per_member(tariffs, covered.shape[0], "consumer tariffs")
     if (
@@ -148,6 +344,8 @@ def consumer_savings(
         )
     if not sources:
         raise TariffError("a community has at least one generation source")
+    # One lookup per run of a day: every parameter changes at Vienna midnight only.
+    starts = runs.first_starts_s
     community_price = prices.values_at(starts, lambda p: price_uct_per_kwh(p.consumer_ct_per_kwh))
     levy_exempt = parameters.levy_exempt_sources(kind).values_at(
         starts, lambda exempt: int(sources <= exempt)
@@ -155,24 +353,24 @@ def consumer_savings(
     renewable_charged = parameters.renewable_levy_charged.values_at(starts, int)
     renewable_exempt = parameters.renewable_levy_exemption(kind).values_at(starts, int)
 
-    community_cost = np.empty_like(covered)
-    grid_cost = np.empty_like(covered)
+    community_rate = np.empty((covered.shape[0], starts.size), dtype=np.int64)
+    grid_rate = np.empty_like(community_rate)
     for schedule, rows in _groups(schedules):
         rates = _ConsumerRates.for_schedule(schedule, starts, kind, parameters)
         renewable = rates.renewable * renewable_charged
-        community_rate = (
+        community_rate[rows] = (
             community_price
             + rates.reduced_grid
             + rates.levy * (1 - levy_exempt)
             + renewable * (1 - renewable_exempt)
         )
-        grid_rate = rates.energy + rates.grid + rates.levy + renewable
-        community_cost[rows] = covered[rows] * community_rate
-        grid_cost[rows] = covered[rows] * grid_rate
+        grid_rate[rows] = rates.energy + rates.grid + rates.levy + renewable
     return ConsumerSavings(
-        community_cost_nct=community_cost,
-        grid_cost_nct=grid_cost,
-        co2_avoided_mg=covered * emission_factor_g_per_kwh,
+        covered_wh=covered,
+        runs=runs,
+        community_rate_uct_per_kwh=community_rate,
+        grid_rate_uct_per_kwh=grid_rate,
+        emission_factor_g_per_kwh=emission_factor_g_per_kwh,
     )
 
 
@@ -190,16 +388,22 @@ def producer_revenue(
         IntervalError: interval starts naive or off a 15-minute boundary.
         MissingParameterError: a day without a price or feed-in tariff.
     """
-    starts = _starts(allocation, interval_starts)
-    credited = allocation.credited_wh
-    schedules = _per_member(feed_in, credited.shape[0], "feed-in tariffs")
+    runs = _runs(allocation, interval_starts)
+    producers = allocation.surplus_wh.shape[0]
+    schedules = _per_member(feed_in, producers, "feed-in tariffs")
+    starts = runs.first_starts_s
     producer_price = prices.values_at(starts, lambda p: price_uct_per_kwh(p.producer_ct_per_kwh))
-    feed_in_revenue = np.empty_like(credited)
+    feed_in_rate = np.empty((producers, starts.size), dtype=np.int64)
     for schedule, rows in _groups(schedules):
-        rate = schedule.values_at(starts, lambda t: price_uct_per_kwh(t.feed_in_ct_per_kwh))
-        feed_in_revenue[rows] = credited[rows] * rate
+        feed_in_rate[rows] = schedule.values_at(
+            starts, lambda t: price_uct_per_kwh(t.feed_in_ct_per_kwh)
+        )
     return ProducerRevenue(
-        community_revenue_nct=credited * producer_price, feed_in_revenue_nct=feed_in_revenue
+        production_t_wh=allocation.production_t_wh,
+        surplus_wh=allocation.surplus_wh,
+        runs=runs,
+        community_rate_uct_per_kwh=np.broadcast_to(producer_price, feed_in_rate.shape),
+        feed_in_rate_uct_per_kwh=feed_in_rate,
     )
 
 
@@ -258,13 +462,13 @@ def _whole_percent(value: int) -> int:
     return value
 
 
-def _starts(allocation: Allocation, interval_starts: IntervalStarts) -> Int64Array:
+def _runs(allocation: Allocation, interval_starts: IntervalStarts) -> DayRuns:
     starts = epoch_seconds(interval_starts)
     if starts.shape != (allocation.intervals,):
         raise AllocationInputError(
             f"{starts.size} interval starts for an allocation of {allocation.intervals} intervals"
         )
-    return starts
+    return DayRuns.of(starts)
 
 
 def _per_member(
