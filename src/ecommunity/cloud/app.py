@@ -65,6 +65,8 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
     from ecommunity.cloud.api import (
         auth,
         communities,
+        community_live,
+        compare,
         devices,
         gateway,
         live,
@@ -141,12 +143,25 @@ def create_app(settings: CloudSettings, *, engine: Engine | None = None) -> Fast
 
     app.add_middleware(BodySizeLimit, limit_bytes=settings.max_request_bytes)
 
-    for module in (auth, devices, gateway, meters, live, communities, memberships, notifications):
+    # compare before communities: "/communities/compare" is not "/communities/{community_id}".
+    for module in (
+        auth,
+        devices,
+        gateway,
+        meters,
+        live,
+        compare,
+        communities,
+        community_live,
+        memberships,
+        notifications,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     # Official 15-minute data, reconciliation and members' energy figures (issue 5).
-    from ecommunity.cloud.api import official_energy
+    from ecommunity.cloud.api import community_energy, official_energy
 
     app.include_router(official_energy.router, prefix=API_PREFIX)
+    app.include_router(community_energy.router, prefix=API_PREFIX)
     # The communities a user operates (the web app's operator screen).
     from ecommunity.cloud.api import operated_communities
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+from ecommunity.cloud.community_energy.participants import vienna_midnight
 from ecommunity.cloud.errors import CloudError
-from ecommunity.community import VIENNA
 
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -49,8 +49,3 @@ def day_range(first: date, last: date, *, max_days: int) -> tuple[datetime, date
     if (last - first).days > max_days:
         raise EnergyRangeError(f"the range is longer than {max_days} days: narrow it")
     return vienna_midnight(first), vienna_midnight(last)
-
-
-def vienna_midnight(day: date) -> datetime:
-    # Vienna's clocks change at 02:00/03:00, so local midnight exists and is unambiguous.
-    return datetime.combine(day, time(), tzinfo=VIENNA).astimezone(UTC)

@@ -12,6 +12,7 @@ The format is in docs/cloud-communities.md and ``cloud.community_energy.official
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Path, Query, Request, status
@@ -33,6 +34,7 @@ from ecommunity.cloud.api.official_energy_schemas import (
 )
 from ecommunity.cloud.community_energy.allocation_check import check_stored
 from ecommunity.cloud.community_energy.official_csv import OfficialDataError, read_official_csv
+from ecommunity.cloud.db.models import User
 from ecommunity.cloud.db.official_energy import as_utc, corrections_between, imports_of
 from ecommunity.cloud.deps import CurrentCaller, DbSession
 from ecommunity.cloud.errors import CloudError
@@ -100,25 +102,30 @@ async def upload_official_energy(
         raise UnsupportedMediaTypeError(f"send the CSV as text/csv, not {media_type or 'nothing'}")
     body = await request.body()
     try:
-        text = body.decode("utf-8-sig")
-        rows = read_official_csv(text, max_rows=MAX_UPLOAD_ROWS)
-        report = await run_in_threadpool(
-            import_official_energy,
-            db,
-            community_id,
-            rows,
-            source="upload",
-            imported_by=caller.user.id,
-            now=now,
-        )
-    except UnicodeDecodeError as exc:
-        raise CloudError(f"the body is not UTF-8 text (byte {exc.start})") from None
+        return await run_in_threadpool(_import, db, caller.user, community_id, body, now)
     except OfficialDataError as exc:
         return JSONResponse(OfficialDataErrorOut.of(exc).model_dump(), status_code=400)
-    community = await run_in_threadpool(operated_community, db, caller.user, community_id)
-    check = await run_in_threadpool(
-        check_stored, db, community, report.first_start, report.last_end
+
+
+def _import(
+    db: DbSession, user: User, community_id: int, body: bytes, now: datetime
+) -> ImportReportOut:
+    """Parse, import and check a delivery (CPU and database work: off the event loop).
+
+    Raises:
+        CloudError: the body is not UTF-8.
+        OfficialDataError: the delivery is refused.
+    """
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CloudError(f"the body is not UTF-8 text (byte {exc.start})") from None
+    rows = read_official_csv(text, max_rows=MAX_UPLOAD_ROWS)
+    report = import_official_energy(
+        db, community_id, rows, source="upload", imported_by=user.id, now=now
     )
+    community = operated_community(db, user, community_id)
+    check = check_stored(db, community, report.first_start, report.last_end)
     return ImportReportOut.of(report, check)
 
 

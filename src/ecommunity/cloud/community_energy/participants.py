@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,7 +19,7 @@ from ecommunity.cloud.community_energy.official_csv import ROLE_QUANTITIES, Quan
 from ecommunity.cloud.db.communities import factors_of
 from ecommunity.cloud.db.community_models import CommunityMembership, ParticipationFactor
 from ecommunity.cloud.db.official_energy import StoredValue, as_utc, taking_part
-from ecommunity.community import Role
+from ecommunity.community import VIENNA, Role
 
 Int64Array = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
@@ -35,6 +35,12 @@ def epoch_s(at: datetime) -> int:
 
 def from_epoch_s(seconds: int) -> datetime:
     return _EPOCH + timedelta(seconds=seconds)
+
+
+def vienna_midnight(day: date) -> datetime:
+    """The UTC instant at which ``day`` begins in Vienna."""
+    # Vienna's clocks change at 02:00/03:00, so local midnight exists and is unambiguous.
+    return datetime.combine(day, time(), tzinfo=VIENNA).astimezone(UTC)
 
 
 def quarter_hours(start: datetime, end: datetime) -> Int64Array:

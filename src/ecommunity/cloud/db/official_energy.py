@@ -183,3 +183,18 @@ def meters_by_user(db: Session, user_ids: Iterable[int]) -> dict[int, list[int]]
     for user_id, meter_id in rows:
         found.setdefault(user_id, []).append(meter_id)
     return found
+
+
+def has_taken_part(db: Session, community_id: int, user_id: int) -> bool:
+    """Whether the user has had an activated membership in the community (active or left)."""
+    found = db.scalar(
+        select(CommunityMembership.id)
+        .where(
+            CommunityMembership.community_id == community_id,
+            CommunityMembership.user_id == user_id,
+            CommunityMembership.status.in_(("active", "left")),
+            CommunityMembership.active_from.is_not(None),
+        )
+        .limit(1)
+    )
+    return found is not None
