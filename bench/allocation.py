@@ -632,7 +632,7 @@ def print_model(number: int, result: dict[str, Any]) -> None:
     )
     print(
         f"   ratio   {result['ratio']:.0f}× the loop (engine median);"
-        f" in CPU time {result['cpu_ratio']:.0f}× (loop {loop['cpu_s']:.2f} s scaled,"
+        f" in CPU time {result['cpu_ratio']:.0f}× (loop {loop['cpu_s']:.2f} s on the sample,"
         f" engine {engine['cpu_per_round_s']:.2f} s per round)"
     )
     print(
