@@ -410,3 +410,84 @@ def test_bad_requests_are_refused_with_reasons(
         == 422
     )
     assert set_tariff(client, member, meter_id=999_999).status_code == 404
+
+
+def test_a_metering_point_that_changed_hands_shows_each_holder_only_their_days(
+    client: TestClient,
+) -> None:
+    community = energy_community(client, AllocationModel.DYNAMIC)
+    seller = community.consumers[0]
+    community.clock.now = DAY_START + timedelta(hours=12)  # Monday noon: leaves at midnight
+    left = client.post(
+        f"{API}/memberships/{seller.membership_id}/leave", headers=seller.login.headers
+    )
+    assert left.status_code == 200, left.text
+    community.clock.now = DAY_START + DAY + timedelta(hours=8)  # Tuesday 10:00 Vienna
+    buyer = register_and_login(client, display_name="Buyer")
+    applied = client.post(
+        f"{API}/communities/{community.id}/applications",
+        json={"metering_point": seller.point, "participation_factor": 100, "accept_statutes": True},
+        headers=buyer.headers,
+    )
+    assert applied.status_code == 201, applied.text
+    membership = applied.json()["id"]
+    for action, body in (("approve", {}), ("activate", {"active_on": "2026-06-16"})):
+        done = client.post(
+            f"{API}/communities/{community.id}/memberships/{membership}/{action}",
+            json=body,
+            headers=community.operator.headers,
+        )
+        assert done.status_code == 200, done.text
+    rows = [
+        (at, seller.point, "G.01", 100 + day)
+        for day in (0, 1)
+        for at in quarter_hours(DAY_START + day * DAY, 96)
+    ]
+    csv = "interval_start,metering_point,quantity,energy_wh\n" + "".join(
+        f"{at.isoformat()},{point},{quantity},{wh}\n" for at, point, quantity, wh in rows
+    )
+    assert upload(client, community.id, community.operator, csv).status_code == 201
+    community.clock.now = DAY_START + 3 * DAY
+    params = {"from": "2026-06-15", "to": "2026-06-17"}
+    path = f"/communities/{community.id}/members/me/energy"
+    (theirs,) = get(client, seller.login, path, **params).json()["points"]
+    (mine,) = get(client, buyer, path, **params).json()["points"]
+    assert [(d["taking_intervals"], d["measured_wh"]) for d in theirs["periods"]] == [
+        (96, 96 * 100),
+        (0, 0),
+    ]
+    assert [(d["taking_intervals"], d["measured_wh"]) for d in mine["periods"]] == [
+        (0, 0),
+        (96, 96 * 101),
+    ]
+    hours = {"from": "2026-06-14T22:00:00Z", "to": "2026-06-16T22:00:00Z", "resolution": "1d"}
+    (reconciled,) = get(
+        client, buyer, f"/communities/{community.id}/reconciliation", **hours
+    ).json()["points"]
+    assert [i["start"] for i in reconciled["intervals"]] == ["2026-06-15T22:00:00Z"]
+    assert reconciled["intervals"][0]["official_wh"] == 96 * 101
+
+
+def test_the_day_the_clocks_go_back_has_100_quarter_hours(client: TestClient) -> None:
+    community = energy_community(client, AllocationModel.STATIC)
+    sunday = datetime(2026, 10, 24, 22, 0, tzinfo=DAY_START.tzinfo)  # 2026-10-25 00:00 CEST
+    delivery = operator_delivery(community, quarter_hours(sunday, 100), seed=5)
+    response = upload(client, community.id, community.operator, delivery.csv())
+    assert response.status_code == 201, response.text
+    assert response.json()["last_end"] == "2026-10-25T23:00:00Z"
+    assert response.json()["allocation_check"]["reproduced"] is True
+    community.clock.now = sunday + 2 * DAY
+    answer = get(
+        client,
+        community.operator,
+        f"/communities/{community.id}/energy",
+        **{"from": "2026-10-25", "to": "2026-10-26"},
+    ).json()
+    (total,) = answer["totals"]
+    assert (total["start"], total["end"], total["source"]) == (
+        "2026-10-24T22:00:00Z",
+        "2026-10-25T23:00:00Z",
+        "official",
+    )
+    assert total["consumption_wh"] == int(delivery.consumption_wh.sum())
+    assert {p["periods"][0]["taking_intervals"] for p in answer["members"]} == {100}

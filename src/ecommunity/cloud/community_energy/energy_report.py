@@ -125,7 +125,7 @@ def energy_report(
         ],
     )
     tariffs = {
-        participation.side(role).participants[row].metering_point: _tariffs(
+        participation.side(role).participants[row]: _tariffs(
             participation.side(role).participants[row].membership_ids, settings
         )
         for role, row in subjects

@@ -24,6 +24,7 @@ from ecommunity.cloud.community_energy.participants import (
     BoolArray,
     Int64Array,
     Official,
+    Participant,
     Participation,
     from_epoch_s,
 )
@@ -60,7 +61,7 @@ def measured_g01(
     db: Session,
     participation: Participation,
     official: dict[tuple[Role, Quantity], Official],
-    links: dict[str, MeterLink],
+    links: dict[Participant, MeterLink],
     columns: BoolArray,
     *,
     now: datetime,
@@ -73,7 +74,7 @@ def measured_g01(
         values = given.energy_wh.copy()
         present = given.present.copy()
         for row, participant in enumerate(participation.side(role).participants):
-            link = links.get(participant.metering_point)
+            link = links.get(participant)
             wanted = columns & ~present[row]
             if link is None or link.meter_id is None or not wanted.any():
                 continue

@@ -128,7 +128,7 @@ def daily_figures(
     midnights: Sequence[datetime],
     model: AllocationModel,
     pricing: Pricing,
-    tariffs: dict[str, Tariffs],
+    tariffs: dict[Participant, Tariffs],
 ) -> list[DailyFigures]:
     """The subjects' (role, row) figures per day of ``days`` (Vienna midnights ``midnights``,
     one more than days)."""
@@ -138,7 +138,7 @@ def daily_figures(
     result = []
     for (role, row), values in zip(subjects, merged, strict=True):
         participant = participation.side(role).participants[row]
-        own = tariffs.get(participant.metering_point, Tariffs())
+        own = tariffs.get(participant, Tariffs())
         result.append(
             _figures(participant, role, values, bounds, list(days), starts, model, pricing, own)
         )

@@ -33,11 +33,11 @@ class MeterLink:
     note: str | None = None
 
 
-def meter_links(db: Session, participants: Sequence[Participant]) -> dict[str, MeterLink]:
-    """Each participant's meter, by metering point."""
+def meter_links(db: Session, participants: Sequence[Participant]) -> dict[Participant, MeterLink]:
+    """Each participant's meter."""
     settings = settings_of(db, [m for p in participants for m in p.membership_ids])
     meters = meters_by_user(db, {p.user_id for p in participants})
-    links: dict[str, MeterLink] = {}
+    links: dict[Participant, MeterLink] = {}
     for participant in participants:
         chosen = next(
             (
@@ -49,13 +49,13 @@ def meter_links(db: Session, participants: Sequence[Participant]) -> dict[str, M
         )
         own = meters.get(participant.user_id, [])
         if chosen is not None:
-            links[participant.metering_point] = MeterLink(chosen, LinkKind.CHOSEN)
+            links[participant] = MeterLink(chosen, LinkKind.CHOSEN)
         elif len(own) == 1:
-            links[participant.metering_point] = MeterLink(own[0], LinkKind.ONLY_METER)
+            links[participant] = MeterLink(own[0], LinkKind.ONLY_METER)
         elif own:
-            links[participant.metering_point] = MeterLink(
+            links[participant] = MeterLink(
                 None, None, f"{len(own)} meters and none chosen for this membership"
             )
         else:
-            links[participant.metering_point] = MeterLink(None, None, "no paired gateway")
+            links[participant] = MeterLink(None, None, "no paired gateway")
     return links

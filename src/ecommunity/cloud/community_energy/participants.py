@@ -50,7 +50,9 @@ def quarter_hours(start: datetime, end: datetime) -> Int64Array:
 
 @dataclass(frozen=True)
 class Participant:
-    """A metering point in one role, over all its memberships in the community."""
+    """A metering point in one role held by one user, over all their memberships with it in
+    the community (a point that changed hands is one participant per holder: nobody sees the
+    previous holder's data)."""
 
     metering_point: str
     role: Role
@@ -68,8 +70,12 @@ class Side:
     participants: tuple[Participant, ...]
     tf_percent: Int64Array
 
-    def index(self) -> dict[str, int]:
-        return {p.metering_point: row for row, p in enumerate(self.participants)}
+    def rows_of(self) -> dict[str, list[int]]:
+        """The rows of each metering point (more than one when it changed hands)."""
+        rows: dict[str, list[int]] = {}
+        for row, participant in enumerate(self.participants):
+            rows.setdefault(participant.metering_point, []).append(row)
+        return rows
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,14 +120,16 @@ def _side(
     factors: dict[int, list[ParticipationFactor]],
     starts: Int64Array,
 ) -> Side:
-    by_point: dict[str, list[CommunityMembership]] = {}
+    by_holder: dict[tuple[str, int], list[CommunityMembership]] = {}
     for membership in memberships:
-        by_point.setdefault(membership.metering_point, []).append(membership)
-    points = sorted(by_point)
-    tf = np.zeros((len(points), starts.size), dtype=np.int64)
+        by_holder.setdefault((membership.metering_point, membership.user_id), []).append(membership)
+    # By point (the grid operators' order), then by who held it first.
+    holders = sorted(by_holder, key=lambda key: (key[0], by_holder[key][0].id))
+    tf = np.zeros((len(holders), starts.size), dtype=np.int64)
     participants = []
-    for row, point in enumerate(points):
-        own = by_point[point]
+    for row, holder in enumerate(holders):
+        point, user_id = holder
+        own = by_holder[holder]
         for membership in own:
             np.maximum(
                 tf[row], _factors(membership, factors.get(membership.id, []), starts), out=tf[row]
@@ -131,7 +139,7 @@ def _side(
             Participant(
                 metering_point=point,
                 role=Role(latest.role),
-                user_id=latest.user_id,
+                user_id=user_id,
                 membership_ids=tuple(m.id for m in own),
                 static_key_ppb=latest.static_key_ppb,
             )
@@ -172,9 +180,10 @@ def lay_out(
 ) -> dict[tuple[Role, Quantity], Official]:
     """Official values per (role, quantity), on the participation's grid.
 
-    A value belongs to the row of its point in the role that carries its quantity; G.01 and
-    G.01T (both roles) go to the role the point takes part in at that interval. Values of points
-    or intervals outside the grid are left out.
+    A value belongs to the row of its point in the role that carries its quantity; where a
+    point has several rows (G.01 and G.01T are both roles' quantities; a point that changed
+    hands), to the one taking part in that quarter hour. Values of points or intervals outside
+    the grid are left out.
     """
     shape = {role: participation.side(role).tf_percent.shape for role in Role}
     tables = {
@@ -184,7 +193,7 @@ def lay_out(
         for role in Role
         for quantity in ROLE_QUANTITIES[role]
     }
-    rows = {role: participation.side(role).index() for role in Role}
+    rows = {role: participation.side(role).rows_of() for role in Role}
     columns = participation.starts_s.size
     for value in values:
         quantity = Quantity(value.quantity)
@@ -205,16 +214,16 @@ def _place(
     point: str,
     quantity: Quantity,
     column: int,
-    rows: dict[Role, dict[str, int]],
+    rows: dict[Role, dict[str, list[int]]],
     participation: Participation,
 ) -> tuple[Role, int] | None:
     candidates = [
-        (role, rows[role][point])
+        (role, row)
         for role in Role
-        if point in rows[role] and quantity in ROLE_QUANTITIES[role]
+        if quantity in ROLE_QUANTITIES[role]
+        for row in rows[role].get(point, [])
     ]
     if len(candidates) > 1:
-        # A point that changed direction between memberships: the one taking part then.
         candidates = [
             (role, row)
             for role, row in candidates

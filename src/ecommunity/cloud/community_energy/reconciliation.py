@@ -83,7 +83,7 @@ def reconcile(
     participation: Participation,
     official: dict[tuple[Role, Quantity], Official],
     subjects: Sequence[tuple[Role, int]],
-    links: dict[str, MeterLink],
+    links: dict[Participant, MeterLink],
     boundaries: Sequence[datetime],
     *,
     thresholds: Thresholds,
@@ -99,7 +99,7 @@ def reconcile(
     for role, row in subjects:
         side = participation.side(role)
         participant = side.participants[row]
-        link = links[participant.metering_point]
+        link = links[participant]
         given = official[(role, Quantity.G01)]
         taking = side.tf_percent[row] > 0
         meter = None
