@@ -164,11 +164,12 @@ def read_official_csv(text: str, *, max_rows: int) -> list[OfficialRow]:
 
     rows: list[OfficialRow] = []
     first_line: dict[tuple[datetime, str, Quantity], int] = {}
+    seen = _Seen()
     for line, record in records:
         if len(record) != width:
             problems.add(line, f"{len(record)} fields, the header has {width}")
             continue
-        row = _row(line, record, in_kwh, problems)
+        row = _row(line, record, in_kwh, problems, seen)
         if row is None:
             continue
         key = (row.interval_start, row.metering_point, row.quantity)
@@ -204,11 +205,33 @@ def _records(text: str, problems: Problems) -> Iterator[tuple[int, list[str]]]:
         problems.add(reader.line_num, f"not valid CSV ({exc})")
 
 
-def _row(line: int, record: list[str], in_kwh: bool, problems: Problems) -> OfficialRow | None:
+@dataclass
+class _Seen:
+    """Fields parsed before: a delivery repeats each instant and point many times."""
+
+    starts: dict[str, datetime] = field(default_factory=dict)
+    points: dict[str, str] = field(default_factory=dict)
+    quantities: dict[str, Quantity | None] = field(default_factory=dict)
+
+
+def _row(
+    line: int, record: list[str], in_kwh: bool, problems: Problems, seen: _Seen
+) -> OfficialRow | None:
     found = problems.count
-    start = _start(record[0], line, problems)
-    point = _point(record[1], line, problems)
-    quantity = parse_quantity(record[2])
+    start = seen.starts.get(record[0])
+    if start is None:
+        start = _start(record[0], line, problems)
+        if start is not None:
+            seen.starts[record[0]] = start
+    point = seen.points.get(record[1])
+    if point is None:
+        point = _point(record[1], line, problems)
+        if point is not None:
+            seen.points[record[1]] = point
+    if record[2] in seen.quantities:
+        quantity = seen.quantities[record[2]]
+    else:
+        quantity = seen.quantities[record[2]] = parse_quantity(record[2])
     if quantity is None:
         problems.add(
             line, f"quantity is one of {', '.join(q.value for q in Quantity)}, got {record[2]!r}"
