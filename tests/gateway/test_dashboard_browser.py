@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.browser import Screenshots, page_log
+from tests.e2e.processes import wait_until
 from tests.gateway.fake_meter import KEY, FakeAmisMeter, Pty, open_pty
-from tests.gateway.test_local_api import Gateway, start_gateway, wait_until
+from tests.gateway.gateway_process import Gateway, start_gateway
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.processes import wait_until
 from tests.gateway.fake_meter import KEY, FakeAmisMeter, open_pty
-from tests.gateway.test_local_api import start_gateway, wait_until
+from tests.gateway.gateway_process import start_gateway
 from tests.gateway.test_mqtt import HOST, PORT, Topics, topics, watching
 
 pytestmark = pytest.mark.slow

@@ -11,105 +11,27 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
 import socket
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tests.e2e.processes import clean_env, free_port, wait_until
 from tests.gateway.fake_meter import KEY, START, FakeAmisMeter, Pty, open_pty
+from tests.gateway.gateway_process import start_gateway
 
 pytestmark = pytest.mark.slow
 
 STEP = timedelta(seconds=10)
 PUSH_INTERVAL_S = 0.05
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
-
-
-@dataclass
-class Gateway:
-    """A running ``ecommunity gateway run`` with its local API on ``port``."""
-
-    proc: subprocess.Popen[bytes]
-    port: int
-    data_dir: Path
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def get(self, path: str, **params: str) -> httpx.Response:
-        return httpx.get(self.url + path, params=params, timeout=10)
-
-    def post(self, path: str, body: dict[str, Any], timeout_s: float = 30) -> httpx.Response:
-        return httpx.post(self.url + path, json=body, timeout=timeout_s)
-
-    def logs(self) -> str:
-        return "\n".join(self.log.read_text().splitlines()[-40:])
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        return self.proc.wait(timeout=15)
-
-
-def start_gateway(
-    tmp_path: Path, *args: str, name: str = "gateway", env: dict[str, str] | None = None
-) -> Gateway:
-    """Start ``gateway run`` with a data dir in ``tmp_path`` and its local API on a free port."""
-    port = free_port()
-    data_dir = tmp_path / name
-    log = tmp_path / f"{name}.log"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ECOMMUNITY_")}
-    environment["ECOMMUNITY_GATEWAY_METER_CHECK_TIMEOUT_S"] = "3"
-    environment["ECOMMUNITY_GATEWAY_MDNS"] = "false"  # on only where a test needs it
-    environment |= env or {}
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ecommunity", "gateway", "run", "--data-dir", str(data_dir),
-             "--http-host", "127.0.0.1", "--http-port", str(port), *args],
-            env=environment, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    gateway = Gateway(proc, port, data_dir, log)
-
-    def answers() -> bool:
-        assert proc.poll() is None, f"the gateway exited:\n{gateway.logs()}"
-        try:
-            return gateway.get("/api/v1/status").is_success
-        except httpx.TransportError:
-            return False
-
-    wait_until(answers, 20, "the local API")
-    return gateway
 
 
 @pytest.fixture
@@ -382,7 +304,7 @@ def test_settings_are_closed_to_the_network_once_set_up(pty_pair: Pty, tmp_path:
     if address is None:
         pytest.skip("this machine has no address besides loopback")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ECOMMUNITY_")}
+    env = clean_env()
     log = tmp_path / "gateway.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
