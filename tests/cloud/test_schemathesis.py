@@ -56,6 +56,8 @@ class Account:
     pending_device_code: str
     #: A community the user operates, the user's own application to it, and a notification.
     community_id: int
+    #: Another community, so that the two can be compared.
+    other_community_id: int
     membership_id: int
     notification_id: int
 
@@ -79,6 +81,10 @@ class Account:
             },
             "/api/v1/communities": {"near": "4020"},
             "/api/v1/communities/{community_id}": {"community_id": self.community_id},
+            "/api/v1/communities/{community_id}/live": {"community_id": self.community_id},
+            "/api/v1/communities/compare": {
+                "ids": f"{self.community_id},{self.other_community_id}"
+            },
             "/api/v1/communities/{community_id}/applications": {
                 "community_id": self.community_id,
                 "metering_point": "AT0030000000000000000000000099999",
@@ -158,6 +164,7 @@ def _set_up_account(client: TestClient) -> Account:
     (meter,) = client.get("/api/v1/meters", headers=login.headers).json()
     pending = client.post("/api/v1/devices/code", json={"hardware_id": "pi-pending"}).json()
     community = create_community(client, login)
+    other = create_community(client, login, name="Bürgerstrom", kind="beg")
     membership = apply(client, login, community["id"], "AT0030000000000000000000000012345")
     assert membership.status_code == 201, membership.text
     (notification,) = client.get("/api/v1/notifications", headers=login.headers).json()
@@ -170,6 +177,7 @@ def _set_up_account(client: TestClient) -> Account:
         pending_user_code=pending["user_code"],
         pending_device_code=pending["device_code"],
         community_id=community["id"],
+        other_community_id=other["id"],
         membership_id=membership.json()["id"],
         notification_id=notification["id"],
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
@@ -25,6 +26,7 @@ from ecommunity.cloud.api.community_schemas import (
     CommunityUpdate,
 )
 from ecommunity.cloud.api.memberships import member_views
+from ecommunity.cloud.community_view.performance import performances
 from ecommunity.cloud.db.communities import (
     find_community,
     member_counts,
@@ -68,10 +70,16 @@ _CSRF: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _extras(db: DbSession, communities: Sequence[Community]) -> dict[int, CommunityExtras]:
+def _extras(
+    db: DbSession, communities: Sequence[Community], now: datetime
+) -> dict[int, CommunityExtras]:
     ids = [c.id for c in communities]
     codes, plants, counts = postal_codes_of(db, ids), plants_of(db, ids), member_counts(db, ids)
-    return {i: CommunityExtras(codes.get(i, []), plants.get(i, []), counts.get(i, 0)) for i in ids}
+    recent = performances(db, communities, now)
+    return {
+        i: CommunityExtras(codes.get(i, []), plants.get(i, []), counts.get(i, 0), recent[i])
+        for i in ids
+    }
 
 
 def _page(db: DbSession, community: Community, caller: CurrentCaller, now: Now) -> CommunityPublic:
@@ -82,7 +90,7 @@ def _page(db: DbSession, community: Community, caller: CurrentCaller, now: Now) 
         members = member_views(db, rows, now)
     return CommunityPublic.of(
         community,
-        _extras(db, [community])[community.id],
+        _extras(db, [community], now)[community.id],
         statutes=community.statutes,
         operator_id=community.operator_id,
         you_operate=operates,
@@ -117,6 +125,7 @@ def create_community(
 def find_communities(
     caller: CurrentCaller,
     db: DbSession,
+    now: Now,
     near: Annotated[
         str | None,
         Query(
@@ -185,7 +194,7 @@ def find_communities(
         found.append((distance or 0.0, community, match, distance))
     found.sort(key=lambda item: (item[0], item[1].id))
     page = found[offset : offset + limit]
-    extras = _extras(db, [community for _, community, _, _ in page])
+    extras = _extras(db, [community for _, community, _, _ in page], now)
     return [
         CommunitySummary.of(
             community,

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from ecommunity.cloud.actions.communities import CommunityChanges, CommunitySpec, PlantSpec
 from ecommunity.cloud.actions.participation_rules import KEY_SCALE
+from ecommunity.cloud.community_view.schemas import CommunityPerformance
 from ecommunity.cloud.db.community_models import Community, CommunityMembership, GenerationPlant
 from ecommunity.cloud.finder import POSTAL_CODE, Match
 from ecommunity.community import (
@@ -209,18 +210,6 @@ class CommunityUpdate(BaseModel):
         )
 
 
-class CommunityPerformance(BaseModel):
-    """How the community did over the last ``period_days`` days, from the members' data."""
-
-    period_days: int
-    #: Share of the members' consumption covered by the community: Σ G.03 / Σ G.01. [0–1]
-    self_sufficiency: float
-    #: Share of the community's production the members used: Σ G.03 / Σ production. [0–1]
-    production_used_share: float
-    #: True while it comes from the members' own meters, before the grid operator's values.
-    estimate: bool
-
-
 @dataclass(frozen=True)
 class CommunityExtras:
     """What a community's answer needs besides its row."""
@@ -228,6 +217,8 @@ class CommunityExtras:
     postal_codes: list[str]
     plants: list[GenerationPlant]
     member_count: int
+    #: The last 30 days from the members' meters (``cloud.community_view.performance``).
+    performance: CommunityPerformance | None = None
 
 
 class CommunityFacts(BaseModel):
@@ -252,7 +243,7 @@ class CommunityFacts(BaseModel):
     member_count: int
     open_for_members: bool
     location: Location
-    #: Null until performance is computed from the members' readings (a later release).
+    #: The last 30 days from the members' meters; null while no member's meter reported.
     performance: CommunityPerformance | None
 
     @classmethod
@@ -278,9 +269,7 @@ class CommunityFacts(BaseModel):
             member_count=extras.member_count,
             open_for_members=c.open_for_members,
             location=Location(latitude=c.latitude, longitude=c.longitude),
-            # Computing it from the members' 15-minute data comes with the live community view;
-            # until then there is nothing honest to show.
-            performance=None,
+            performance=extras.performance,
             **extra,
         )
 

@@ -45,7 +45,7 @@ RECHECK_INTERVAL_S = 30.0
 _NOT_FOUND = "no such meter among yours"
 
 
-def _same_site(websocket: WebSocket, settings: CloudSettings) -> bool:
+def same_site(websocket: WebSocket, settings: CloudSettings) -> bool:
     """Whether a cookie-authenticated handshake comes from one of our pages.
 
     Browsers send the cookie with a WebSocket handshake that any site opens, and no CORS check
@@ -96,7 +96,7 @@ async def watch_meter(websocket: WebSocket) -> None:
         if not token:
             await websocket.close(CLOSE_UNAUTHORIZED, "sign in first (session cookie or token)")
             return
-        if not _same_site(websocket, settings):
+        if not same_site(websocket, settings):
             await websocket.close(CLOSE_FORBIDDEN, "this site's cookie is not for other sites")
             return
     refusal = await run_in_threadpool(_authorize, sessions, token, meter_id)
