@@ -138,9 +138,16 @@ def test_every_screen_serves_the_shell(client: TestClient) -> None:
         assert "default-src 'self'" in policy
         assert "frame-ancestors 'none'" in policy
         bodies.add(response.text)
+    # A community's page and its operator's screen, by id.
+    for path in ("/communities/12", "/operate/3", "/communities/compare?ids=1,2"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        bodies.add(response.text)
     assert len(bodies) == 1
     assert client.get("/pair?code=ABCD-EFGH").status_code == 200
     assert client.head("/energy").status_code == 200
+    for path in ("/communities/abc", "/operate/1/2", "/communities/-1"):
+        assert client.get(path).status_code == 404, path
 
 
 def test_unknown_and_escaping_paths_are_404(client: TestClient) -> None:

@@ -50,3 +50,50 @@ def no_horizontal_scroll(page: Page) -> bool:
         "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
     )
     return width
+
+
+# --- the community screens' numbers, as the app writes them in English (en-GB) ----------------
+
+
+def decimal_text(value: object, min_digits: int, max_digits: int) -> str:
+    """A number as ``Intl.NumberFormat("en-GB")`` writes it with ``min_digits`` to
+    ``max_digits`` decimals (half away from zero, thousands with a comma)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-max_digits), rounding=ROUND_HALF_UP)
+    text = f"{rounded:,.{max_digits}f}"
+    if max_digits > min_digits:
+        whole, _, fraction = text.partition(".")
+        fraction = fraction.rstrip("0").ljust(min_digits, "0")
+        text = f"{whole}.{fraction}" if fraction else whole
+    return text
+
+
+def ct_per_kwh(value: object) -> str:
+    """A price as the app shows it: "12.50 ct/kWh"."""
+    return f"{decimal_text(value, 2, 4)}{NBSP}ct/kWh"
+
+
+def euro(value: object) -> str:
+    """Euros to the cent: "€12.00" (a minus sign first: "-€1.50")."""
+    text = decimal_text(value, 2, 2)
+    return f"-€{text[1:]}" if text.startswith("-") else f"€{text}"
+
+
+def kwp(value: object) -> str:
+    return f"{decimal_text(value, 0, 3)}{NBSP}kWp"
+
+
+def share(fraction: float | None) -> str:
+    """A share 0..1 as a percentage with one decimal: "45.7%"."""
+    if fraction is None:
+        return "–"
+    return f"{decimal_text(fraction * 100, 1, 1)}%"
+
+
+def percent(value: int) -> str:
+    return f"{value}%"
+
+
+def km(value: float) -> str:
+    return f"{decimal_text(value, 1, 1)}{NBSP}km"

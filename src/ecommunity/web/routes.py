@@ -28,7 +28,23 @@ STATIC_DIR = _PACKAGE / "static"
 STATIC_PREFIX = "/static"
 #: The paths of the app's screens: each serves the shell, whose router shows the screen.
 #: ``/pair?code=…`` is the verification URI the cloud gives gateways (RFC 8628).
-SCREENS = ("/", "/login", "/signup", "/energy", "/gateways", "/pair", "/account")
+SCREENS = (
+    "/",
+    "/login",
+    "/signup",
+    "/energy",
+    "/gateways",
+    "/pair",
+    "/account",
+    "/communities",
+    "/communities/compare",
+    "/my-community",
+    "/notifications",
+    "/operate",
+    "/operate/new",
+)
+#: Screens of one community, by its id: its page, and its operator's screen.
+ID_SCREENS = ("/communities/{community_id:int}", "/operate/{community_id:int}")
 #: Content types by file suffix; the system's MIME table is not consulted, since a module
 #: script served with a wrong type does not run.
 CONTENT_TYPES = {
@@ -149,7 +165,7 @@ def make_router(build: WebBuild) -> APIRouter:
             build.manifest, media_type=CONTENT_TYPES[".webmanifest"], headers=_COMMON_HEADERS
         )
 
-    for path in SCREENS:
+    for path in (*SCREENS, *ID_SCREENS):
         router.add_api_route(path, shell, methods=["GET", "HEAD"])
     router.add_api_route("/sw.js", service_worker, methods=["GET", "HEAD"])
     router.add_api_route("/manifest.webmanifest", manifest, methods=["GET", "HEAD"])

@@ -46,17 +46,21 @@ function describe(body, status) {
   return detail ? String(detail) : `HTTP ${status}`;
 }
 
-/** One API call: the parsed JSON answer (null for 204), or an ApiError. */
-export async function request(method, path, body = undefined) {
+/**
+ * One API call: the parsed JSON answer (null for 204), or an ApiError (its ``body``: the
+ * whole answer, for refusals that carry more than a reason). ``contentType``: send ``body``
+ * as it is (text) instead of as JSON.
+ */
+export async function request(method, path, body = undefined, { contentType = null } = {}) {
   const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined) headers["Content-Type"] = contentType ?? "application/json";
   if (method !== "GET" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
   let response;
   try {
     response = await fetch(API + path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || contentType ? body : JSON.stringify(body),
       credentials: "same-origin",
       cache: "no-store",
     });
@@ -80,6 +84,7 @@ export async function request(method, path, body = undefined) {
       describe(data, response.status),
       Number.isFinite(retry) && retry > 0 ? retry : null,
     );
+    error.body = data;
     if (response.status === 401) for (const listener of listeners) listener(error);
     throw error;
   }
@@ -89,6 +94,21 @@ export async function request(method, path, body = undefined) {
 export const get = (path) => request("GET", path);
 export const post = (path, body) => request("POST", path, body);
 export const del = (path) => request("DELETE", path);
+export const patch = (path, body) => request("PATCH", path, body);
+export const put = (path, body) => request("PUT", path, body);
+/** POST a CSV file's text as ``text/csv``. */
+export const postCsv = (path, text) => request("POST", path, text, { contentType: "text/csv" });
+
+/** ``path`` with a query string of ``params`` (arrays repeat the name; null is left out). */
+export function withQuery(path, params) {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value === null || value === undefined || value === "") continue;
+    for (const each of Array.isArray(value) ? value : [value]) query.append(name, String(each));
+  }
+  const text = query.toString();
+  return text ? `${path}?${text}` : path;
+}
 
 /** The query string of a history request. */
 export function readingsPath(meterId, from, to, resolution) {

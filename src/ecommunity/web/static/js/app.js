@@ -1,22 +1,49 @@
 // The app: who is signed in, which screen shows (the path decides: /energy, /gateways, ...),
-// the language switch and the service worker.
+// the language switch, the unread notifications and the service worker.
 
 import { get, onReachability, onUnauthenticated, setCsrfToken } from "./api.js";
 import { h } from "./dom.js";
 import { LANGUAGE_NAMES, currentLanguage, setLanguage, t, translateShell } from "./i18n.js";
 import * as account from "./views/account.js";
 import * as auth from "./views/auth.js";
+import * as communities from "./views/communities.js";
+import * as community from "./views/community.js";
+import * as compare from "./views/compare.js";
 import * as energy from "./views/energy.js";
 import * as gateways from "./views/gateways.js";
+import * as myCommunity from "./views/my_community.js";
+import * as notifications from "./views/notifications.js";
+import * as operate from "./views/operate.js";
+import * as operateCommunity from "./views/operate_community.js";
 
 const ROUTES = {
   "/login": { render: auth.renderLogin, title: "login.title", public: true },
   "/signup": { render: auth.renderSignup, title: "signup.title", public: true },
   "/energy": { render: energy.render, title: "energy.title" },
   "/gateways": { render: gateways.render, title: "gateways.title" },
-  "/pair": { render: gateways.render, title: "gateways.title" },
+  "/pair": { render: gateways.render, title: "gateways.title", nav: "/gateways" },
   "/account": { render: account.render, title: "account.title" },
+  "/communities": { render: communities.render, title: "find.title" },
+  "/communities/compare": { render: compare.render, title: "compare.title", nav: "/communities" },
+  "/my-community": { render: myCommunity.render, title: "mine.title" },
+  "/notifications": { render: notifications.render, title: "notifications.title" },
+  "/operate": { render: operate.render, title: "operate.title" },
+  "/operate/new": { render: operate.renderNew, title: "operate.new_title", nav: "/operate" },
 };
+/** Screens of one community: the id is the path's last part. */
+const ID_ROUTES = [
+  { pattern: /^\/communities\/(\d{1,10})$/, render: community.render, title: "community.title", nav: "/communities" },
+  { pattern: /^\/operate\/(\d{1,10})$/, render: operateCommunity.render, title: "operate.title", nav: "/operate" },
+];
+
+function routeOf(path) {
+  if (ROUTES[path]) return { entry: ROUTES[path], params: {} };
+  for (const entry of ID_ROUTES) {
+    const found = entry.pattern.exec(path);
+    if (found) return { entry, params: { id: Number(found[1]) } };
+  }
+  return null;
+}
 
 const session = { user: null };
 const main = document.getElementById("main");
@@ -43,9 +70,15 @@ const context = {
   signedOut() {
     session.user = null;
     setCsrfToken(null);
+    unread.stop();
     navigate("/login", { replace: true });
   },
+  /** The unread count in the navigation changed (a notification was marked read). */
+  notificationsChanged: () => unread.refresh(),
 };
+
+/** The number of unread notifications beside "Notifications" in the navigation. */
+const unread = notifications.unreadBadge(document.getElementById("unread-count"));
 
 export function navigate(path, { replace = false } = {}) {
   if (replace) history.replaceState(null, "", path);
@@ -59,7 +92,8 @@ function route() {
     cleanup = null;
   }
   const path = location.pathname;
-  const entry = ROUTES[path];
+  const found = routeOf(path);
+  const entry = found?.entry;
   if (!entry) {
     navigate(session.user ? "/energy" : "/login", { replace: true });
     return;
@@ -74,13 +108,14 @@ function route() {
   }
   nav.hidden = !session.user;
   for (const link of nav.querySelectorAll("a")) {
-    const current = link.pathname === path || (path === "/pair" && link.pathname === "/gateways");
+    const current = link.pathname === path || link.pathname === entry.nav;
     if (current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
   document.title = `${t(entry.title)} · eCommunity`;
   main.replaceChildren();
-  cleanup = entry.render(main, context) || null;
+  cleanup = entry.render(main, context, found.params) || null;
+  if (session.user) unread.refresh();
   if (!firstRoute) {
     // Screen readers hear the new screen's heading; keyboards start from there.
     (main.querySelector("h1") || main).focus({ preventScroll: false });

@@ -141,3 +141,59 @@ export function formatAgo(seconds) {
   if (seconds < 86_400) return format.format(-Math.floor(seconds / 3600), "hour");
   return format.format(-Math.floor(seconds / 86_400), "day");
 }
+
+// --- the API's decimals (sent as text: "12.5000") and shares ---------------------------------
+
+function rangeFormat(minDigits, maxDigits, style = "decimal") {
+  const key = `${language}:${style}:${minDigits}-${maxDigits}`;
+  if (!cache.has(key)) {
+    const options = { minimumFractionDigits: minDigits, maximumFractionDigits: maxDigits };
+    if (style === "currency") Object.assign(options, { style, currency: "EUR" });
+    if (style === "percent") options.style = style;
+    cache.set(key, new Intl.NumberFormat(locale(), options));
+  }
+  return cache.get(key);
+}
+
+/** A decimal the API answers as text (or a number), with ``minDigits`` to ``maxDigits``
+ * decimals: "12.5000" -> "12.50" (2, 4). */
+export function formatDecimal(value, minDigits = 0, maxDigits = 4) {
+  if (value === null || value === undefined || value === "") return DASH;
+  return rangeFormat(minDigits, maxDigits).format(Number(value));
+}
+
+/** A price [ct/kWh] as the API answers it: "12.50 ct/kWh" (the API keeps four decimals). */
+export function formatCtPerKwh(value) {
+  if (value === null || value === undefined) return DASH;
+  return `${formatDecimal(value, 2, 4)}${NBSP}ct/kWh`;
+}
+
+/** Euros [€] to the cent: "€12.34" / "€ 12,34". */
+export function formatEuro(value) {
+  if (value === null || value === undefined) return DASH;
+  return rangeFormat(2, 2, "currency").format(Number(value));
+}
+
+/** A share 0..1 as a percentage with one decimal: 0.4567 -> "45.7%". */
+export function formatShare(fraction) {
+  if (fraction === null || fraction === undefined) return DASH;
+  return rangeFormat(1, 1, "percent").format(Number(fraction));
+}
+
+/** Peak power [kWp] as the API answers it, to the watt at most. */
+export function formatKwp(value) {
+  if (value === null || value === undefined) return DASH;
+  return `${formatDecimal(value, 0, 3)}${NBSP}kWp`;
+}
+
+/** A distance [km] with one decimal. */
+export function formatKm(value) {
+  if (value === null || value === undefined) return DASH;
+  return `${formatDecimal(value, 1, 1)}${NBSP}km`;
+}
+
+/** A whole percent (participation factors): 57 -> "57%" / "57 %". */
+export function formatPercent(value) {
+  if (value === null || value === undefined) return DASH;
+  return rangeFormat(0, 0, "percent").format(Number(value) / 100);
+}

@@ -1,12 +1,102 @@
-// Account settings: who is signed in, the language, signing out.
+// Account settings: who is signed in, the display name and the password, the language,
+// signing out.
 
-import { post } from "../api.js";
+import { patch, post } from "../api.js";
 import { h, setText } from "../dom.js";
-import { LANGUAGE_NAMES, currentLanguage, formatDate, setLanguage, t } from "../i18n.js";
+import { LANGUAGE_NAMES, currentLanguage, formatDate, formatNumber, setLanguage, t } from "../i18n.js";
 import { errorMessage } from "./auth.js";
+import { alertBox, clearRefusal, showRefusal, statusBox } from "./widgets.js";
+
+function nameForm(context, shownName) {
+  const refusal = alertBox("name-error");
+  const done = statusBox("name-done");
+  const form = h(
+    "form",
+    { class: "settings-form", novalidate: true, "aria-labelledby": "name-title" },
+    h("h3", { id: "name-title" }, t("settings.name_title")),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "settings-name" }, t("field.display_name")),
+      h("input", {
+        id: "settings-name",
+        name: "display_name",
+        autocomplete: "name",
+        required: true,
+        maxlength: 100,
+        value: context.session.user.display_name,
+        "aria-describedby": "settings-name-hint",
+      }),
+      h("p", { class: "hint", id: "settings-name-hint" }, t("settings.name_hint")),
+    ),
+    refusal,
+    done,
+    h("button", { type: "submit", class: "secondary" }, t("settings.name_save")),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearRefusal(refusal);
+    setText(done, "");
+    try {
+      const me = await patch("/me", { display_name: String(new FormData(form).get("display_name") ?? "") });
+      context.session.user = { ...context.session.user, display_name: me.display_name };
+      setText(shownName, me.display_name);
+      form.elements.display_name.value = me.display_name;
+      setText(done, t("settings.name_saved"));
+    } catch (failure) {
+      showRefusal(refusal, failure, { display_name: t("settings.name_invalid") });
+    }
+  });
+  return form;
+}
+
+function passwordForm() {
+  const refusal = alertBox("password-error");
+  const done = statusBox("password-done");
+  const input = (id, name, label, autocomplete, hint = null) =>
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: id }, label),
+      h("input", { id, name, type: "password", autocomplete, required: true, maxlength: 1024, "aria-describedby": hint ? `${id}-hint` : null }),
+      hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null,
+    );
+  const form = h(
+    "form",
+    { class: "settings-form", novalidate: true, "aria-labelledby": "password-title" },
+    h("h3", { id: "password-title" }, t("settings.password_title")),
+    h("p", { class: "hint" }, t("settings.password_explain")),
+    input("settings-current-password", "current_password", t("settings.current_password"), "current-password"),
+    input("settings-new-password", "new_password", t("settings.new_password"), "new-password", t("signup.password_hint")),
+    refusal,
+    done,
+    h("button", { type: "submit", class: "secondary" }, t("settings.password_save")),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearRefusal(refusal);
+    setText(done, "");
+    const data = new FormData(form);
+    try {
+      const changed = await post("/me/password", {
+        current_password: String(data.get("current_password") ?? ""),
+        new_password: String(data.get("new_password") ?? ""),
+      });
+      form.reset();
+      setText(done, t("settings.password_saved", { count: formatNumber(changed.revoked_sessions) }));
+    } catch (failure) {
+      showRefusal(refusal, failure, {
+        new_password: t("settings.new_password_invalid"),
+        current_password: t("settings.current_password_missing"),
+      });
+    }
+  });
+  return form;
+}
 
 export function render(main, context) {
   const user = context.session.user;
+  const shownName = h("dd", { id: "account-name" }, user.display_name);
   const error = h("p", { class: "form-error", role: "alert" });
   const language = h(
     "select",
@@ -51,7 +141,7 @@ export function render(main, context) {
           "dl",
           {},
           h("dt", {}, t("field.display_name")),
-          h("dd", { id: "account-name" }, user.display_name),
+          shownName,
           h("dt", {}, t("field.email")),
           h("dd", { id: "account-email" }, user.email),
           h("dt", {}, t("account.since")),
@@ -62,6 +152,8 @@ export function render(main, context) {
         "section",
         { class: "card", "aria-labelledby": "settings-title" },
         h("h2", { id: "settings-title" }, t("account.settings")),
+        nameForm(context, shownName),
+        passwordForm(),
         h(
           "div",
           { class: "field" },
