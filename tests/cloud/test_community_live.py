@@ -247,6 +247,8 @@ def test_the_socket_pushes_at_least_every_interval(
     with client.websocket_connect(url, headers=community.operator.headers) as ws:
         first, second = receive(ws), receive(ws)
         assert first == second  # nothing new: the same snapshot, sent again
+    # The socket's snapshot is the HTTP one.
+    assert first == live(client, community.id, community.operator.headers).json()
 
 
 def _close_code(client: TestClient, url: str, headers: dict[str, str]) -> tuple[int, str]:

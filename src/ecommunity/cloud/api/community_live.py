@@ -143,20 +143,20 @@ def _newest_reading(
         )
 
 
-def _token(websocket: WebSocket, settings: CloudSettings) -> tuple[str | None, tuple[int, str]]:
-    """The session token of the handshake, or the refusal."""
+def _token(websocket: WebSocket, settings: CloudSettings) -> str | tuple[int, str]:
+    """The session token of the handshake, or the close code and reason refusing it."""
     try:
         token = bearer_token(websocket.headers.get("authorization"))
     except NotAuthenticatedError as exc:
-        return None, (CLOSE_UNAUTHORIZED, exc.detail)
+        return CLOSE_UNAUTHORIZED, exc.detail
     if token is not None:
-        return token, (0, "")
+        return token
     cookie = websocket.cookies.get(SESSION_COOKIE)
     if not cookie:
-        return None, (CLOSE_UNAUTHORIZED, "sign in first (session cookie or token)")
+        return CLOSE_UNAUTHORIZED, "sign in first (session cookie or token)"
     if not same_site(websocket, settings):
-        return None, (CLOSE_FORBIDDEN, "this site's cookie is not for other sites")
-    return cookie, (0, "")
+        return CLOSE_FORBIDDEN, "this site's cookie is not for other sites"
+    return cookie
 
 
 @router.websocket("/communities/{community_id}/live")
@@ -172,9 +172,9 @@ async def watch_community(websocket: WebSocket, community_id: str) -> None:
         await _close(websocket, CLOSE_BAD_REQUEST, "the path must hold a community id")
         return
     wanted = int(community_id)
-    token, refusal = _token(websocket, settings)
-    if token is None:
-        await _close(websocket, *refusal)
+    token = _token(websocket, settings)
+    if isinstance(token, tuple):
+        await _close(websocket, *token)
         return
     try:
         refused = await run_in_threadpool(_authorize, sessions, token, wanted)
@@ -225,7 +225,11 @@ async def _stream(
         async def recheck() -> None:
             while True:
                 await anyio.sleep(RECHECK_INTERVAL_S)
-                refused = await run_in_threadpool(_authorize, sessions, token, community_id)
+                try:
+                    refused = await run_in_threadpool(_authorize, sessions, token, community_id)
+                except SQLAlchemyError:
+                    logger.exception("live view of community %d failed", community_id)
+                    refused = CLOSE_INTERNAL, "the live view failed: try again later"
                 if refused is not None:
                     await _close(websocket, *refused)
                     tasks.cancel_scope.cancel()
