@@ -4,10 +4,10 @@ Every upload runs the statements here, so they skip SQLAlchemy's statement machi
 tenth of a millisecond of CPU or more per statement) and go to psycopg on the session's
 connection, inside the session's transaction; psycopg prepares them after a few runs.
 
-Bulk readings go through binary ``COPY``: a multi-row INSERT of thousands of rows spends its
-time parsing and binding parameters, and COPY's text form its time formatting and parsing
-instants. COPY cannot skip duplicates, so when a concurrent upload stored some of the rows
-first, they go into a session-local staging table and from there through one
+Readings go through binary ``COPY``, however few: a multi-row INSERT spends its time parsing
+and binding parameters, and COPY's text form its time formatting and parsing instants. COPY
+cannot skip duplicates, so when a concurrent upload stored some of the rows first, they go
+into a session-local staging table and from there through one
 ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
 """
 

@@ -38,8 +38,6 @@ logger = logging.getLogger(__name__)
 #: Either reading table: they share their columns.
 ReadingModel = type[MinuteReading] | type[RawReading]
 
-#: Below this many rows a plain multi-row INSERT beats PostgreSQL's COPY round trips.
-COPY_THRESHOLD = 100
 #: Boundaries looked up per statement: keeps the bind parameters well below SQLite's limit.
 _BOUNDARY_CHUNK = 1000
 
@@ -325,7 +323,7 @@ def known_readings(
 @contextmanager
 def _index_walks(db: Session) -> Iterator[None]:
     """See :func:`postgres.index_walks`; SQLite plans these lookups well by itself."""
-    if db.get_bind().dialect.name == "postgresql":
+    if _on_postgres(db):
         with postgres.index_walks(db):
             yield
     else:
@@ -342,7 +340,10 @@ def insert_readings(
     """
     if not rows:
         return set()
-    if db.get_bind().dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+    if _on_postgres(db):
+        # Binary COPY through psycopg even for one row: a third less CPU than SQLAlchemy's
+        # INSERT … RETURNING (the uplink stores every live reading on its own), for two more
+        # round trips on the same connection.
         return postgres.copy_insert_readings(db, model.__tablename__, rows, received_at)
     parameters = [
         {
