@@ -206,6 +206,24 @@ def test_gaps_and_the_future_make_intervals_incomplete(
     assert current[-1]["complete"] is False
 
 
+def test_the_interval_where_a_meter_begins_counts_from_its_first_reading(
+    client: TestClient, owner: Account, gateway: Gateway
+) -> None:
+    # A gateway paired at 10:07: its first minute reading says 1,000 Wh.
+    start = datetime(2024, 6, 15, 10, tzinfo=UTC)
+    times = [start + k * MINUTE for k in range(7, 31)]
+    upload(client, gateway, [reading(t, 1000 + 2 * i) for i, t in enumerate(times)])
+    meter_id = meter_id_of(client, owner)
+    quarters = history(client, owner, meter_id, start - timedelta(minutes=15), start + 30 * MINUTE)
+    # Nothing before the meter's history; from its first reading in the quarter it begins in
+    # (never complete: the counter at the quarter's start is unknown); then whole quarters.
+    assert [q["energy_import_wh"] for q in quarters] == [None, 16, 30]
+    assert [q["complete"] for q in quarters] == [False, False, True]
+    day = history(client, owner, meter_id, start, start + MINUTE, resolution="1d")
+    assert day[0]["energy_import_wh"] == 2 * (len(times) - 1)  # the day so far, from 10:07
+    assert day[0]["complete"] is False
+
+
 # --- the meter list and authorization ----------------------------------------------------------
 
 

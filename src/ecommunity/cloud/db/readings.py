@@ -485,15 +485,28 @@ def energy_intervals(
     its end and its start, so the intervals of a range always add up to the range's counter
     difference. An interval is complete when each counter's boundary readings lie within
     ``tolerance`` before the boundary and the interval ended before ``now``.
+
+    The interval in which the meter's history begins has no counter at its start: its energy
+    counts from the meter's first reading (so a meter paired today has energy for today), and
+    it is never complete.
     """
     counters = counters_at(db, meter_id, boundaries)
     intervals = []
     for first, last in itertools.pairwise(counters):
+        start_import, start_export, begins = first.energy_import, first.energy_export, False
+        if (start_import is None and last.energy_import is not None) or (
+            start_export is None and last.energy_export is not None
+        ):
+            earliest = _first_reading_between(db, meter_id, first.at, last.at)
+            if earliest is not None:
+                begins = True
+                start_import = start_import or earliest.energy_import
+                start_export = start_export or earliest.energy_export
         energy_import, import_ok = _energy(
-            first.energy_import, last.energy_import, first.at, last.at, tolerance
+            start_import, last.energy_import, first.at, last.at, tolerance
         )
         energy_export, export_ok = _energy(
-            first.energy_export, last.energy_export, first.at, last.at, tolerance
+            start_export, last.energy_export, first.at, last.at, tolerance
         )
         known = energy_import is not None or energy_export is not None
         intervals.append(
@@ -502,10 +515,35 @@ def energy_intervals(
                 end=last.at,
                 energy_import_wh=energy_import,
                 energy_export_wh=energy_export,
-                complete=known and import_ok and export_ok and last.at <= now,
+                complete=known and import_ok and export_ok and last.at <= now and not begins,
             )
         )
     return intervals
+
+
+def _first_reading_between(
+    db: Session, meter_id: int, after: datetime, until: datetime
+) -> BoundaryCounters | None:
+    """The counters of the meter's first unflagged minute reading in ``(after, until)`` (one at
+    ``until`` itself says nothing about the interval before it)."""
+    model = MinuteReading
+    row = db.execute(
+        select(model.measured_at, model.energy_import_wh, model.energy_export_wh)
+        .where(
+            model.meter_id == meter_id,
+            model.measured_at > after,
+            model.measured_at < until,
+            model.flags == 0,
+        )
+        .order_by(model.measured_at)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    at, import_wh, export_wh = row
+    return BoundaryCounters(
+        at=as_utc(at), energy_import=_point(at, import_wh), energy_export=_point(at, export_wh)
+    )
 
 
 def delete_readings_before(db: Session, model: ReadingModel, before: datetime) -> int:
