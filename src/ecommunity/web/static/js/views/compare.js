@@ -42,15 +42,18 @@ function idsOf(query) {
     .map(Number);
 }
 
+/** What the user may give the estimate, from the address bar. */
+const INPUTS = ["annual_kwh", "supplier_ct_per_kwh", "grid_fee_ct_per_kwh", "renewable_levy_ct_per_kwh"];
+
 export function render(main, context) {
   const query = new URLSearchParams(location.search);
   const ids = idsOf(query);
-  const annual = query.get("annual_kwh") ?? "";
+  const given = Object.fromEntries(INPUTS.map((name) => [name, query.get(name) ?? ""]));
   const error = alertBox("compare-error");
   const assumptions = h("section", { class: "card", "aria-labelledby": "assumptions-title", id: "assumptions" });
   const table = h("div", { class: "compare-table" });
-  const consumption = consumptionForm(annual, (value) => {
-    context.navigate(withQuery("/communities/compare", { ids: ids.join(","), annual_kwh: value }));
+  const consumption = consumptionForm(given, (values) => {
+    context.navigate(withQuery("/communities/compare", { ids: ids.join(","), ...values }));
   });
   const section = h(
     "section",
@@ -76,12 +79,20 @@ export function render(main, context) {
   (async () => {
     let answer;
     try {
-      answer = await get(withQuery("/communities/compare", { ids: ids.join(","), annual_kwh: annual || null }));
+      answer = await get(withQuery("/communities/compare", { ids: ids.join(","), ...given }));
     } catch (failure) {
       if (stopped) return;
-      showRefusal(error, failure, { annual_kwh: t("compare.annual_invalid") });
-      consumption.hidden = false;
-      consumption.querySelector("input").focus();
+      showRefusal(error, failure, {
+        annual_kwh: t("compare.annual_invalid"),
+        supplier_ct_per_kwh: t("operate.invalid_price"),
+        grid_fee_ct_per_kwh: t("operate.invalid_price"),
+        renewable_levy_ct_per_kwh: t("operate.invalid_price"),
+      });
+      // No history to estimate from: the API needs a yearly consumption.
+      if (failure.code === "consumption_needed" || failure.status === 422 || failure.code === "bad_tariff") {
+        consumption.hidden = false;
+        consumption.querySelector("input").focus();
+      }
       section.removeAttribute("aria-busy");
       return;
     }
@@ -98,10 +109,18 @@ export function render(main, context) {
   };
 }
 
-function consumptionForm(annual, onSubmit) {
+function consumptionForm(given, onSubmit) {
+  const price = (name, label) =>
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: `compare-${name}` }, label),
+      h("input", { id: `compare-${name}`, name, inputmode: "decimal", value: given[name] }),
+    );
+  const tariffOpen = Boolean(given.supplier_ct_per_kwh || given.grid_fee_ct_per_kwh || given.renewable_levy_ct_per_kwh);
   const form = h(
     "form",
-    { class: "card consumption-form", hidden: true, "aria-labelledby": "consumption-title" },
+    { class: "card consumption-form", hidden: true, novalidate: true, "aria-labelledby": "consumption-title" },
     h("h2", { id: "consumption-title" }, t("compare.consumption_title")),
     h(
       "div",
@@ -110,21 +129,38 @@ function consumptionForm(annual, onSubmit) {
       h("input", {
         id: "annual-kwh",
         name: "annual_kwh",
-        type: "number",
-        inputmode: "numeric",
-        min: 1,
-        step: 1,
-        value: annual,
+        inputmode: "decimal",
+        value: given.annual_kwh,
         required: true,
         "aria-describedby": "annual-kwh-hint",
       }),
       h("p", { class: "hint", id: "annual-kwh-hint" }, t("compare.annual_kwh_hint")),
     ),
+    h(
+      "details",
+      { open: tariffOpen },
+      h("summary", {}, t("compare.own_tariff")),
+      h("p", { class: "hint" }, t("compare.own_tariff_hint")),
+      h(
+        "div",
+        { class: "form-columns three" },
+        price("supplier_ct_per_kwh", t("tariff.energy_price")),
+        price("grid_fee_ct_per_kwh", t("tariff.grid_usage")),
+        price("renewable_levy_ct_per_kwh", t("tariff.levy")),
+      ),
+    ),
     h("button", { type: "submit", class: "primary" }, t("compare.estimate")),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    onSubmit(String(new FormData(form).get("annual_kwh") ?? "").trim());
+    const data = new FormData(form);
+    const values = {};
+    for (const name of INPUTS) {
+      const text = String(data.get(name) ?? "").trim();
+      // A German decimal comma is sent as a point; anything else as typed, for the API to judge.
+      values[name] = /^\d+,\d+$/.test(text) ? text.replace(",", ".") : text || null;
+    }
+    onSubmit(values);
   });
   return form;
 }

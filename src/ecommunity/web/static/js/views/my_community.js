@@ -6,7 +6,7 @@
 
 import { get, post, put } from "../api.js";
 import { LiveCommunity } from "../community_live.js";
-import { h, setText, uid } from "../dom.js";
+import { h, setText } from "../dom.js";
 import {
   formatCtPerKwh,
   formatDate,
@@ -17,7 +17,7 @@ import {
   formatShare,
   t,
 } from "../i18n.js";
-import { period, viennaDay } from "../time.js";
+import { figuresSection, pointTable } from "./energy_tables.js";
 import { membershipItem } from "./membership_item.js";
 import { alertBox, clearRefusal, confirmDialog, showRefusal, sourceBadge, statusBox } from "./widgets.js";
 
@@ -28,11 +28,6 @@ const REFRESH_MS = 15_000;
 /** Whether a membership has taken part already (it may start tomorrow). */
 function tookPart(membership) {
   return membership.active_from !== null && Date.parse(membership.active_from) <= Date.now();
-}
-
-function dayText(instantMs) {
-  const { year, month, day } = viennaDay(instantMs);
-  return `${year}-${String(month).padStart(2, "0")}-${String(day).padStart(2, "0")}`;
 }
 
 export function render(main, context) {
@@ -104,9 +99,10 @@ export function render(main, context) {
       chosen = null;
     }
     if (!taking.has(chosen)) chosen = [...taking.keys()][0];
-    picker.replaceChildren(
-      taking.size > 1
-        ? h(
+    picker.replaceChildren();
+    if (taking.size > 1) {
+      picker.append(
+        h(
             "div",
             { class: "field inline" },
             h("label", { for: "mine-community" }, t("mine.community")),
@@ -125,9 +121,9 @@ export function render(main, context) {
               },
               [...taking].map(([id, name]) => h("option", { value: id, selected: id === chosen }, name)),
             ),
-          )
-        : null,
-    );
+          ),
+      );
+    }
     if (chosen !== shown) {
       teardown?.();
       shown = chosen;
@@ -161,20 +157,29 @@ export function render(main, context) {
 
 /** The live view, the figures and the tariffs of one community you take part in. */
 function communityView(communityId, name, memberships, context) {
-  const live = liveSection(communityId, context);
-  const figures = figuresSection(communityId);
+  // The live view is for members taking part now; figures stay for those who left.
+  const live = memberships.some((m) => m.status === "active") ? liveSection(communityId, context) : null;
+  const figures = figuresSection({
+    id: "figures",
+    title: t("figures.title"),
+    path: `/communities/${communityId}/members/me/energy`,
+    render: (answer, resolution) =>
+      answer.points.length
+        ? answer.points.map((point) => pointTable(point, resolution))
+        : [h("p", { class: "hint" }, t("figures.none"))],
+  });
   const element = h(
     "div",
     { "data-community-id": communityId },
     h("h2", { class: "community-heading", id: "mine-community-name" }, h("a", { href: `/communities/${communityId}`, "data-link": true }, name)),
-    live.element,
+    live?.element,
     figures.element,
     settingsSection(memberships, () => figures.reload()),
   );
   return {
     element,
     stop() {
-      live.stop();
+      live?.stop();
     },
   };
 }
@@ -269,125 +274,6 @@ function liveSection(communityId, context) {
     },
   }).start();
   return { element, stop: () => connection.stop() };
-}
-
-// --- figures by day and month -------------------------------------------------------------------
-
-function figuresSection(communityId) {
-  const error = alertBox("figures-error");
-  const state = { resolution: "day", shift: 0 };
-  const label = h("p", { class: "period", id: "figures-period", "aria-live": "polite" });
-  const note = h("p", { class: "hint", id: "figures-note" });
-  const body = h("div", { id: "figures" });
-  const choices = ["day", "month"].map((resolution) =>
-    h(
-      "button",
-      {
-        type: "button",
-        class: "segment",
-        "data-resolution": resolution,
-        "aria-pressed": String(resolution === state.resolution),
-        onclick: () => {
-          state.resolution = resolution;
-          state.shift = 0;
-          for (const button of choices) button.setAttribute("aria-pressed", String(button.dataset.resolution === resolution));
-          load();
-        },
-      },
-      resolution === "day" ? t("figures.by_day") : t("figures.by_month"),
-    ),
-  );
-  const earlier = h("button", { type: "button", class: "icon", "aria-label": t("figures.earlier"), onclick: () => move(-1) }, "‹");
-  const later = h("button", { type: "button", class: "icon", "aria-label": t("figures.later"), onclick: () => move(1) }, "›");
-  const element = h(
-    "section",
-    { class: "card figures", "aria-labelledby": "figures-title" },
-    h("h2", { id: "figures-title" }, t("figures.title")),
-    h("div", { class: "range-bar", role: "group", "aria-label": t("figures.resolution") }, choices),
-    h("div", { class: "period-bar" }, earlier, label, later),
-    note,
-    error,
-    body,
-  );
-
-  function move(step) {
-    state.shift = Math.min(0, state.shift + step);
-    load();
-  }
-
-  async function load() {
-    // By day: a month of days; by month: a year of months (boundaries in Vienna).
-    const [start, end] = period(state.resolution === "day" ? "month" : "year", Date.now(), state.shift);
-    later.disabled = state.shift >= 0;
-    setText(
-      label,
-      state.resolution === "day"
-        ? formatDate(start, { month: "long", year: "numeric" })
-        : formatDate(start, { year: "numeric" }),
-    );
-    body.setAttribute("aria-busy", "true");
-    let answer;
-    try {
-      answer = await get(
-        `/communities/${communityId}/members/me/energy?from=${dayText(start)}&to=${dayText(end)}&resolution=${state.resolution}`,
-      );
-    } catch (failure) {
-      showRefusal(error, failure);
-      body.replaceChildren();
-      body.removeAttribute("aria-busy");
-      return;
-    }
-    clearRefusal(error);
-    setText(note, answer.estimate_note ?? "");
-    body.replaceChildren(...(answer.points.length ? answer.points.map((point) => pointTable(point, state.resolution)) : [h("p", { class: "hint" }, t("figures.none"))]));
-    body.removeAttribute("aria-busy");
-  }
-
-  load();
-  return { element, reload: load };
-}
-
-function periodName(p, resolution) {
-  return resolution === "day"
-    ? formatDate(p.start, { weekday: "short", day: "numeric", month: "short" })
-    : formatDate(p.start, { month: "long", year: "numeric" });
-}
-
-function pointTable(point, resolution) {
-  const consumer = point.role === "consumer";
-  const headings = consumer
-    ? [t("figures.period"), t("figures.source"), t("figures.consumption"), t("figures.allocated"), t("figures.covered"), t("figures.residual"), t("figures.community_price"), t("figures.savings")]
-    : [t("figures.period"), t("figures.source"), t("figures.production"), t("figures.credited"), t("figures.surplus"), t("figures.revenue"), t("figures.gain")];
-  const rows = point.periods.map((p) => {
-    const source = p.source === "none" ? h("span", { class: "hint" }, t("figures.no_data")) : sourceBadge(p.source !== "official");
-    const cells = consumer
-      ? [formatEnergy(p.measured_wh), formatEnergy(p.allocated_wh), formatEnergy(p.covered_wh), formatEnergy(p.residual_wh), formatEuro(p.community_price_eur), formatEuro(p.savings_eur)]
-      : [formatEnergy(p.measured_wh), formatEnergy(p.credited_wh), formatEnergy(p.surplus_wh), formatEuro(p.community_price_eur), formatEuro(p.gain_eur)];
-    return h(
-      "tr",
-      { "data-period": p.period, "data-source": p.source },
-      h("th", { scope: "row" }, periodName(p, resolution)),
-      h("td", {}, source),
-      cells.map((cell) => h("td", {}, cell)),
-    );
-  });
-  const captionId = uid("figures-caption");
-  return h(
-    "div",
-    { class: "point-figures", "data-metering-point": point.metering_point },
-    h("h3", { id: captionId }, t("figures.point", { point: point.metering_point })),
-    point.pricing_note ? h("p", { class: "hint" }, point.pricing_note) : null,
-    h(
-      "div",
-      { class: "table-scroll" },
-      h(
-        "table",
-        { "aria-labelledby": captionId, class: "figures-table" },
-        h("thead", {}, h("tr", {}, headings.map((text) => h("th", { scope: "col" }, text)))),
-        h("tbody", {}, rows),
-      ),
-    ),
-  );
 }
 
 // --- the tariff savings are priced against ----------------------------------------------------

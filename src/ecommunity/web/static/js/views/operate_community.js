@@ -7,6 +7,7 @@ import { get, patch, post, withQuery } from "../api.js";
 import { h, setText, uid } from "../dom.js";
 import { formatDate, formatDecimal, formatNumber, formatPercent, t } from "../i18n.js";
 import { communityForm } from "./community_form.js";
+import { figuresSection, pointTable, totalsTable } from "./energy_tables.js";
 import { officialData } from "./official_data.js";
 import {
   alertBox,
@@ -95,6 +96,7 @@ export function render(main, context, { id }) {
           anchor("#applications-title", "operate.applications"),
           anchor("#approved-title", "operate.approved"),
           anchor("#members-title", "operate.members"),
+          anchor("#community-energy-title", "totals.section"),
           anchor("#official-title", "official.title"),
           anchor("#edit-title", "operate.edit"),
         ),
@@ -116,6 +118,24 @@ export function render(main, context, { id }) {
         { class: "card", "aria-labelledby": "former-title" },
         h("details", {}, h("summary", { id: "former-title" }, t("operate.former"), " ", counts.former), lists.former),
       ),
+      figuresSection({
+        id: "community-energy",
+        title: t("totals.section"),
+        path: `/communities/${community.id}/energy`,
+        render: (answer, resolution) => [
+          totalsTable(answer.totals, resolution),
+          answer.members.length
+            ? h(
+                "details",
+                { class: "member-figures" },
+                h("summary", {}, t("totals.members", { count: formatNumber(answer.members.length) })),
+                answer.members.map((point) =>
+                  pointTable(point, resolution, t("totals.point", { point: point.metering_point, role: roleName(point.role) })),
+                ),
+              )
+            : null,
+        ],
+      }).element,
       officialData(community),
       h(
         "section",

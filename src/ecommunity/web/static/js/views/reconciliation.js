@@ -135,10 +135,10 @@ function pointItem(point) {
       [t("membership.role"), roleName(point.role)],
       [t("reconcile.meter"), point.meter_id === null ? t("reconcile.no_meter") : `#${point.meter_id}`],
       point.note ? [t("reconcile.note"), point.note] : null,
-      [t("reconcile.compared"), formatNumber(point.compared), null],
-      [t("reconcile.flagged"), formatNumber(point.flagged), null],
-      [t("reconcile.without_official"), formatNumber(point.without_official)],
-      [t("reconcile.without_gateway"), formatNumber(point.without_gateway)],
+      [t("reconcile.compared"), h("span", { "data-value": "compared" }, formatNumber(point.compared))],
+      [t("reconcile.flagged"), h("span", { "data-value": "flagged" }, formatNumber(point.flagged))],
+      [t("reconcile.without_official"), h("span", { "data-value": "without_official" }, formatNumber(point.without_official))],
+      [t("reconcile.without_gateway"), h("span", { "data-value": "without_gateway" }, formatNumber(point.without_gateway))],
     ]),
     point.intervals.length
       ? h(

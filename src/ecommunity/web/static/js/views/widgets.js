@@ -80,6 +80,10 @@ const REFUSALS = {
   not_operator: "refusal.not_operator",
   invalid_official_data: "refusal.invalid_official_data",
   wrong_password: "refusal.wrong_password",
+  consumption_needed: "refusal.consumption_needed",
+  bad_ids: "refusal.bad_ids",
+  bad_tariff: "refusal.bad_tariff",
+  not_member: "refusal.not_member",
 };
 
 /**
