@@ -32,6 +32,8 @@ from tests.web.ui import (
     log_in,
     no_horizontal_scroll,
     percent,
+    share,
+    unlabelled_fields,
 )
 
 if TYPE_CHECKING:
@@ -155,6 +157,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             cloud.stop()
 
 
+def shot(screenshots: Screenshots, page: Page, name: str) -> None:
+    """A main screen: every field labelled, saved as a test artifact."""
+    assert unlabelled_fields(page) == []
+    screenshots.save(page, name)
+
+
 def clean(page: Page, world: World) -> None:
     """Nothing loaded from elsewhere, no script errors."""
     log = page_log(page)
@@ -224,7 +232,7 @@ def test_find_communities_near_an_address(
     )
     # The map has a marker per result, numbered as the list.
     assert page.locator("svg.map a.map-marker").count() == len(answer)
-    screenshots.save(page, "web-communities-find-desktop")
+    shot(screenshots, page, "web-communities-find-desktop")
 
     # By coordinates within 10 km: Wels (25 km off) drops out, the BEG stays (nationwide).
     page.get_by_label("Your address: postal code or coordinates").fill("48.3059,14.2862")
@@ -305,6 +313,49 @@ def test_a_communitys_page_shows_the_apis_figures(page: Page, world: World) -> N
     clean(page, world)
 
 
+def test_performance_is_shown_as_the_api_answers_it(page: Page, world: World) -> None:
+    """A community whose members have 30 days of data: its figures as the API writes them
+    (the shape of ``performance`` in ``GET /communities``). The running app's own module
+    renders them: no member here has taken part long enough for real ones."""
+    member, email = world.user("performance")
+    member.close()
+    log_in(page, world.cloud.url, email)
+    performance = {
+        "period_days": 30,
+        "self_sufficiency": 0.4567,
+        "production_used_share": 0.8,
+        "consumption_wh": 1000,
+        "production_wh": 571,
+        "covered_wh": 457,
+        "estimate": True,
+    }
+    shown: dict[str, str] = page.evaluate(
+        """async (performance) => {
+            const facts = await import("/static/js/views/community_facts.js");
+            const node = facts.performanceNode(performance, "x");
+            const value = (name) => node.querySelector(`[data-value=${name}]`).textContent;
+            return {
+                self: value("self_sufficiency"),
+                used: value("production_used_share"),
+                text: node.textContent,
+                badge: node.querySelector(".badge").textContent,
+            };
+        }""",
+        performance,
+    )
+    assert shown["self"] == share(0.4567) == "45.7%"
+    assert shown["used"] == share(0.8) == "80.0%"
+    assert "Last 30 days" in shown["text"]
+    assert shown["badge"] == "estimate"
+    none: str = page.evaluate(
+        """async () => {
+            const facts = await import("/static/js/views/community_facts.js");
+            return facts.performanceNode(null, "x").textContent;
+        }"""
+    )
+    assert none == "No data yet"
+
+
 # --- joining: the member applies, the operator decides ---------------------------------------
 
 
@@ -364,7 +415,7 @@ def test_apply_and_the_operator_approves_in_another_browser(
         expect(mine.locator(".badge")).to_have_text("Applied")
         expect(mine).to_contain_text("Waiting for the operator's decision.")
         expect(mine).to_contain_text(percent(60))
-        screenshots.save(page, "web-community-applied-desktop")
+        shot(screenshots, page, "web-community-applied-desktop")
 
         # Applying with the same point again: the rule, and the API's reason.
         join.get_by_label("Metering point number").fill(point)
@@ -390,7 +441,7 @@ def test_apply_and_the_operator_approves_in_another_browser(
         expect(application).to_contain_text(email)
         expect(application).to_contain_text(point)
         expect(operator_page.locator("#count-applied")).to_have_text("(1)")
-        screenshots.save(operator_page, "web-operate-applications-desktop")
+        shot(screenshots, operator_page, "web-operate-applications-desktop")
         application.get_by_role("button", name="Approve").click()
         expect(operator_page.locator("#members-done")).to_contain_text("application is approved")
         approved = operator_page.locator(f"#approved li[data-membership-id='{applied['id']}']")
@@ -424,7 +475,7 @@ def test_apply_and_the_operator_approves_in_another_browser(
         expect(page.locator("#notification-list > li").first.get_by_role("heading")).to_have_text(
             "Membership active"
         )
-        screenshots.save(page, "web-notifications-desktop")
+        shot(screenshots, page, "web-notifications-desktop")
         newest = page.locator("#notification-list > li").first
         newest.get_by_role("button", name="Mark read").click()
         expect(newest.get_by_role("button", name="Mark read")).to_have_count(0)
@@ -554,7 +605,7 @@ def test_factors_and_static_keys_with_the_rules_reasons(
         expect(alert).to_contain_text(rule)
         assert membership()["pending_participation_factor"] is None
     assert membership()["participation_factor"] == 100
-    screenshots.save(page, "web-operate-members-desktop")
+    shot(screenshots, page, "web-operate-members-desktop")
     for client, _ in members:
         client.close()
     clean(page, world)
@@ -590,7 +641,7 @@ def test_create_and_edit_a_community(page: Page, world: World, screenshots: Scre
     form.get_by_label("Latitude").fill(str(GRAZ["latitude"]))
     form.get_by_label("Longitude").fill(str(GRAZ["longitude"]))
     form.get_by_label("Statutes").fill("§ 1 Sun for Graz.")
-    screenshots.save(page, "web-operate-new-desktop")
+    shot(screenshots, page, "web-operate-new-desktop")
 
     # An EEG takes renewable plants only: the rule and the API's reason.
     form.get_by_role("button", name="Create the community").click()
@@ -717,7 +768,7 @@ def test_find_apply_and_approve_on_a_phone(
         page.get_by_role("button", name="Search").click()
         expect(page.locator("#community-list h3").first).to_be_visible()
         assert no_horizontal_scroll(page)
-        screenshots.save(page, "web-communities-find-phone")
+        shot(screenshots, page, "web-communities-find-phone")
         page.locator("#community-list").get_by_role("link", name="Ebelsberg Sonne").click()
         expect(page.locator("#page-consumer-price")).to_have_text(
             ct_per_kwh(community["consumer_price_ct_per_kwh"])
@@ -728,7 +779,7 @@ def test_find_apply_and_approve_on_a_phone(
         join.get_by_label("I accept the community's statutes.").check()
         join.get_by_role("button", name="Apply").click()
         expect(page.locator("#own-memberships .badge")).to_have_text("Applied")
-        screenshots.save(page, "web-community-phone")
+        shot(screenshots, page, "web-community-phone")
 
         log_in(operator_page, world.cloud.url, world.operator_email)
         operator_page.goto(f"{world.cloud.url}/operate/{community['id']}")
@@ -737,7 +788,7 @@ def test_find_apply_and_approve_on_a_phone(
         approved.get_by_role("button", name="Activate").click()
         expect(operator_page.locator("#members > li .badge")).to_have_text("Active")
         assert no_horizontal_scroll(operator_page)
-        screenshots.save(operator_page, "web-operate-phone")
+        shot(screenshots, operator_page, "web-operate-phone")
 
         expect(page.locator("#own-memberships .badge")).to_have_text("Active", timeout=20_000)
         (state,) = member.get("/api/v1/memberships").json()
@@ -749,7 +800,7 @@ def test_find_apply_and_approve_on_a_phone(
         page.get_by_role("navigation").get_by_role("link", name="Notifications").click()
         expect(page.locator("#notification-list > li")).to_have_count(3)
         assert no_horizontal_scroll(page)
-        screenshots.save(page, "web-notifications-phone")
+        shot(screenshots, page, "web-notifications-phone")
         page.get_by_role("navigation").get_by_role("link", name="My community").click()
         expect(page.locator("#mine-no-active")).to_be_visible()  # taking part from tomorrow
         assert no_horizontal_scroll(page)

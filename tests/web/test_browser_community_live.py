@@ -28,7 +28,16 @@ import pytest
 from tests.browser import PHONE, Screenshots, open_page, page_log
 from tests.e2e.processes import Cloud, Gateway, wait_until
 from tests.gateway.fake_meter import FakeAmisMeter, Pty, open_pty
-from tests.web.ui import NBSP, ct_per_kwh, decimal_text, energy, euro, log_in, share
+from tests.web.ui import (
+    NBSP,
+    ct_per_kwh,
+    decimal_text,
+    energy,
+    euro,
+    log_in,
+    share,
+    unlabelled_fields,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -172,6 +181,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         pty.close()
 
 
+def shot(screenshots: Screenshots, page: Page, name: str) -> None:
+    """A main screen: every field labelled, saved as a test artifact."""
+    assert unlabelled_fields(page) == []
+    screenshots.save(page, name)
+
+
 def clean(page: Page, world: World) -> None:
     log = page_log(page)
     assert log.foreign(world.cloud.url) == []
@@ -262,7 +277,7 @@ def test_my_figures_by_day_and_month_equal_the_api(
             ]
         assert period["source"] == "estimate"
         assert cells(row) == expected, (point["role"], period)
-    screenshots.save(page, "web-my-community-figures-desktop")
+    shot(screenshots, page, "web-my-community-figures-desktop")
 
     # By month: this year's months, today's month estimated so far.
     with page.expect_response(figures) as monthly:
@@ -289,15 +304,26 @@ def test_compare_two_communities_with_my_metered_savings(
     from playwright.sync_api import expect
 
     log_in(page, world.cloud.url, MEMBER)
-    page.goto(world.cloud.url + "/communities?near=4020")
+    with page.expect_response(lambda r: "/api/v1/communities?" in r.url) as found:
+        page.goto(world.cloud.url + "/communities?near=4020")
+    # The finder shows each community's performance of the last 30 days as the API has it:
+    # none here (its members take part from today), so "no data yet".
+    live = next(c for c in found.value.json() if c["id"] == world.community_id)
+    assert live["performance"] is None
+    expect(page.locator(f"#c{world.community_id}-performance")).to_have_text("No data yet")
+
+    # Chosen with the keyboard: space ticks a box, enter presses the button.
     compare = page.get_by_role("button", name="Compare")
     expect(compare).to_be_disabled()
-    page.get_by_label("Compare “Sonnenstrom Live”").check()
+    page.get_by_label("Compare “Sonnenstrom Live”").focus()
+    page.keyboard.press("Space")
     expect(compare).to_be_disabled()  # two at least
-    page.get_by_label("Compare “Wasserkraft Traun”").check()
+    page.get_by_label("Compare “Wasserkraft Traun”").focus()
+    page.keyboard.press("Space")
     expect(compare).to_be_enabled()
+    compare.focus()
     with page.expect_response(lambda r: "/api/v1/communities/compare?" in r.url) as answered:
-        compare.click()
+        page.keyboard.press("Enter")
     expect(page).to_have_url(
         re.compile(rf"/communities/compare\?ids={world.community_id},{world.other_id}$")
     )
@@ -339,7 +365,7 @@ def test_compare_two_communities_with_my_metered_savings(
         expect(cell("savings")).to_have_text(euro(estimate["savings_eur"]))
         expect(cell("member-fee")).to_have_text(euro(community["member_fee_eur_per_year"]))
         expect(cell("net-savings")).to_have_text(euro(estimate["net_savings_eur"]))
-    screenshots.save(page, "web-compare-desktop")
+    shot(screenshots, page, "web-compare-desktop")
     clean(page, world)
 
 
@@ -379,7 +405,7 @@ def test_compare_asks_for_a_yearly_consumption_without_history(
         ).to_have_text(euro(net))
     # Still editable, with the form beside the answer.
     expect(form).to_be_visible()
-    screenshots.save(page, "web-compare-h0-desktop")
+    shot(screenshots, page, "web-compare-h0-desktop")
     clean(page, world)
 
 
@@ -442,7 +468,7 @@ def test_the_live_community_view_shows_the_apis_snapshot(
     expect(page.locator("#live-label")).to_contain_text(
         f"{snapshot['members_reporting']} of {snapshot['members']} members' meters reporting"
     )
-    screenshots.save(page, "web-my-community-live-desktop")
+    shot(screenshots, page, "web-my-community-live-desktop")
 
     # A new minute comes over the socket by itself, without reloading.
     shown_minute = time_text(snapshot["as_of"])
@@ -468,7 +494,7 @@ def quarter_hours_today(world: World, count: int) -> list[datetime]:
 def test_official_data_gaps_corrections_and_reconciliation(
     page: Page, world: World, screenshots: Screenshots
 ) -> None:
-    from playwright.sync_api import expect
+    from playwright.sync_api import FilePayload, expect
 
     starts = quarter_hours_today(world, 8)
     readings = world.member.get(
@@ -498,7 +524,9 @@ def test_official_data_gaps_corrections_and_reconciliation(
 
     # A file with a wrong column is refused whole, each problem with its line.
     official.get_by_label("CSV file from the grid operator").set_input_files(
-        files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": b"start,point,what\n1,2,3\n"}]
+        files=[
+            FilePayload(name="bad.csv", mimeType="text/csv", buffer=b"start,point,what\n1,2,3\n")
+        ]
     )
     with page.expect_response(lambda r: r.url.endswith("/official-energy")) as refused:
         official.get_by_role("button", name="Upload").click()
@@ -516,7 +544,7 @@ def test_official_data_gaps_corrections_and_reconciliation(
         )
 
     official.get_by_label("CSV file from the grid operator").set_input_files(
-        files=[{"name": "delivery.csv", "mimeType": "text/csv", "buffer": delivery.encode()}]
+        files=[FilePayload(name="delivery.csv", mimeType="text/csv", buffer=delivery.encode())]
     )
     with page.expect_response(lambda r: r.url.endswith("/official-energy")) as imported:
         official.get_by_role("button", name="Upload").click()
@@ -534,7 +562,7 @@ def test_official_data_gaps_corrections_and_reconciliation(
     expect(gap_row.locator("td").nth(1)).to_have_text("G.01")
     expect(gap_row.locator("td").nth(4)).to_have_text(str(gap["intervals"]))
     expect(page.locator("#imports-table tbody tr")).to_have_count(1)
-    screenshots.save(page, "web-operate-official-import-desktop")
+    shot(screenshots, page, "web-operate-official-import-desktop")
 
     # The grid operator corrects the wrong quarter hour: a correction, the earlier value kept.
     measured = by_start[starts[2]]["energy_import_wh"]
@@ -542,7 +570,7 @@ def test_official_data_gaps_corrections_and_reconciliation(
     corrected = delivery.replace(wrong_line, wrong_line.rsplit(",", 1)[0] + f",{measured}")
     assert corrected != delivery
     official.get_by_label("CSV file from the grid operator").set_input_files(
-        files=[{"name": "again.csv", "mimeType": "text/csv", "buffer": corrected.encode()}]
+        files=[FilePayload(name="again.csv", mimeType="text/csv", buffer=corrected.encode())]
     )
     with page.expect_response(lambda r: r.url.endswith("/official-energy")) as again:
         official.get_by_role("button", name="Upload").click()
@@ -574,7 +602,7 @@ def test_official_data_gaps_corrections_and_reconciliation(
             str(point["without_official"])
         )
         expect(card.locator("tr.flagged")).to_have_count(point["flagged"])
-    screenshots.save(page, "web-operate-reconciliation-desktop")
+    shot(screenshots, page, "web-operate-reconciliation-desktop")
 
     # The community's totals by day, as the API answers them.
     totals = page.locator("section[aria-labelledby=community-energy-title]")
@@ -610,7 +638,7 @@ def test_my_community_on_a_phone(browser: Any, world: World, screenshots: Screen
         expect(page.locator("#live-production")).not_to_have_text("–")
         time.sleep(0.5)
         assert no_horizontal_scroll(page)
-        screenshots.save(page, "web-my-community-phone")
+        shot(screenshots, page, "web-my-community-phone")
         page.get_by_role("navigation").get_by_role("link", name="Operate").click()
         expect(page.get_by_text("You do not run a community yet.")).to_be_visible()
         clean(page, world)

@@ -97,3 +97,14 @@ def percent(value: int) -> str:
 
 def km(value: float) -> str:
     return f"{decimal_text(value, 1, 1)}{NBSP}km"
+
+
+def unlabelled_fields(page: Page) -> list[str]:
+    """The form fields in the main area that have no accessible name."""
+    fields: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll("main input, main select, main textarea")]
+            .filter((field) => field.type !== "hidden" && field.labels.length === 0
+                && !field.getAttribute("aria-label") && !field.getAttribute("aria-labelledby"))
+            .map((field) => field.outerHTML)"""
+    )
+    return fields
