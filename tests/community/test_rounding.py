@@ -85,8 +85,9 @@ def test_scaled_floors_are_exact(data: st.DataObject, denominator: int, total: i
 @pytest.mark.parametrize(
     ("total", "denominator"),
     [
-        (2**25, 2**25),  # at the float64 limit, quotients exactly whole
-        (2**25 + 1, 2**25 - 1),  # just above it: integer arithmetic
+        (2**24, 2**25),  # at the float64 limit, quotients exactly whole
+        (2**25, 2**24),
+        (2**24 + 1, 2**25 - 1),  # just above it: integer arithmetic
         (2**31 - 1, 2**31 - 1),
         (2**31 - 1, 3),
         (1_000_003, 999_983),
@@ -103,6 +104,22 @@ def test_scaled_floors_near_whole_quotients(total: int, denominator: int) -> Non
         whole = k * denominator // np.gcd(total, denominator)
         if whole <= denominator:
             running += [whole, whole - 1, min(whole + 1, denominator)]
+    expected = [r * total // denominator for r in running]
+    assert floors_of(running, total, denominator) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.integers(2**9, 2**31 - 1))
+def test_scaled_floors_at_the_float_limit(data: st.DataObject, denominator: int) -> None:
+    # The largest total the float64 path takes for this denominator, and running sums whose
+    # quotient is just at, below or above a whole number: where the rounding margin is least.
+    total = min(FLOAT_EXACT_LIMIT // denominator, 2**31 - 1)
+    assert not ScaledFloors.of(np.array([total]), np.array([denominator])).exact_integers
+    wholes = data.draw(st.lists(st.integers(0, total), min_size=1, max_size=10))
+    running = [0, denominator, denominator - 1]
+    for k in wholes:
+        nearest = k * denominator // total
+        running += [r for r in (nearest - 1, nearest, nearest + 1) if 0 <= r <= denominator]
     expected = [r * total // denominator for r in running]
     assert floors_of(running, total, denominator) == expected
 

@@ -21,8 +21,8 @@ order (:mod:`ecommunity.community.rounding`), so in every interval ``Σ G.03 = �
 A member whose factor is 0 in an interval does not take part in it: ``G.01T``, ``G.02`` and
 ``G.03`` are 0 and, in the static model, its key's share is surplus.
 
-Speed: a year of quarter hours for 2,000 consumers and 500 producers takes under a second of CPU
-(:mod:`ecommunity.community._engine`, ``bench/allocation.py``).
+Speed: a year of quarter hours for 2,000 consumers and 500 producers takes about half a second
+of CPU in one thread (:mod:`ecommunity.community._engine`, ``bench/allocation.py``).
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def allocate(
     consumer_tf_percent: ArrayLike = 100,
     producer_tf_percent: ArrayLike = 100,
     keys: StaticKeys | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> Allocation:
     """Allocate production to consumption for every interval.
 
@@ -230,8 +230,9 @@ def allocate(
             ``(N_c, T)`` (a scalar, one per consumer as ``(N_c, 1)``, or per interval). [%]
         producer_tf_percent: the same for producers. [%]
         keys: one per consumer; required by the static model, refused by the dynamic one.
-        workers: threads sharing the intervals; default: one per available CPU for large
-            inputs (4M member-intervals and more), else one. The result is the same.
+        workers: threads sharing the intervals (the result is the same). One by default: on
+            a two-core machine two threads took up to a third less time but 40–60 % more CPU
+            time (they share the memory bandwidth), and a server has other requests to serve.
 
     Raises:
         AllocationInputError: non-integer or negative energies, energies above
@@ -247,11 +248,10 @@ def allocate(
     consumers = _side("consumer", consumption, consumer_tf_percent)
     producers = _side("producer", production, producer_tf_percent)
     shares = _shares(model, keys, consumers)
-    if workers is not None and workers < 1:
+    if workers < 1:
         raise AllocationInputError(f"workers must be at least 1, got {workers}")
 
-    rows, intervals = consumption.shape
-    segments = Segments.plan(rows + production.shape[0], intervals, workers)
+    segments = Segments.plan(consumption.shape[1], workers)
 
     def first_pass(columns: slice) -> tuple[Column, Column]:
         return _column_totals(consumers, columns), _column_totals(producers, columns)

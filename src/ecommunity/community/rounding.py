@@ -26,13 +26,14 @@ from numpy.typing import NDArray
 from ecommunity.community.errors import AllocationInputError
 
 Int64Array = NDArray[np.int64]
+Int32Array = NDArray[np.int32]
 #: Whole numbers of some width: the int32 results of the allocation, or int64.
 IntArray = NDArray[np.signedinteger[Any]]
 Float64Array = NDArray[np.float64]
 
 #: Columns whose ``total × denominator`` stays at or below this are floored in float64 (see
 #: :class:`ScaledFloors`); others in exact integer arithmetic.
-FLOAT_EXACT_LIMIT: Final = 2**50
+FLOAT_EXACT_LIMIT: Final = 2**49
 
 
 def round_shares(numerators: Int64Array, denominators: Int64Array) -> Int64Array:
@@ -72,45 +73,52 @@ class ScaledFloors:
     the sum of all weights (``1 <= denominators < 2**31``), and a running sum of weights lies
     between 0 and its column's denominator (a weight's share never exceeds the whole).
 
-    Where ``totals × denominators <= 2**50`` in every column (in practice always: 2**50 Wh² is a
-    community sharing 30 MWh among 30 MWh of consumption in one quarter hour) the floor is taken
-    in float64 as ``trunc(running × (totals / denominators) + 0.5 / denominators)``: with ``v``
-    the exact quotient, the roundings put the result within ``3.0001 · 2**-53 · totals +
-    2**-53`` of ``v + 0.5 / denominators``, which is less than ``0.5 / denominators``, so it
-    stays strictly between ``floor(v)`` and ``floor(v) + 1``. Otherwise the segment is computed
-    in int64 (``running × totals < 2**62``).
+    Where ``totals × denominators <= 2**49`` in every column (in practice always: 2**49 Wh² is a
+    community sharing 23 MWh among 23 MWh of consumption in one quarter hour) the floor is taken
+    in float64 with one multiplication, ``trunc(running × ratio)``, where ``ratio`` is the
+    float64 nearest to ``r = totals / denominators`` raised by three units in the last place.
+    With ``u = 2**-53``, ``ratio`` lies between ``r·(1 + 2u − 3u²)`` and ``r·(1 + 7.0001u)``,
+    so the product ``x`` of the exact quotient ``v = running × r`` and ``ratio``, rounded once
+    more, lies between ``v·(1 + u − 5u²) >= v`` and ``v·(1 + 8.0001u)``: never below ``v``, and
+    above it by less than ``8.0001 · 2**-53 · totals <= 1 / denominators`` (by the limit), the
+    least distance from a ``v`` that is not whole to the next whole number. So ``trunc(x) =
+    floor(v)``. Otherwise the segment is computed in int64 (``running × totals < 2**62``).
     """
 
     totals: Int64Array
     denominators: Int64Array
     ratio: Float64Array
-    half_step: Float64Array
     exact_integers: bool
 
     @classmethod
     def of(cls, totals: Int64Array, denominators: Int64Array) -> ScaledFloors:
+        ratio = totals / denominators
+        for _ in range(3):
+            ratio = np.nextafter(ratio, np.inf)
         return cls(
             totals=totals,
             denominators=denominators,
-            ratio=totals / denominators,
-            half_step=0.5 / denominators,
+            ratio=np.where(totals > 0, ratio, 0.0),
             exact_integers=bool(
                 totals.size and int(np.max(totals * denominators)) > FLOAT_EXACT_LIMIT
             ),
         )
 
-    def __call__(
-        self, running: Int64Array, *, scratch: Float64Array, out: Int64Array
-    ) -> Int64Array:
+    def __call__(self, running: IntArray, *, scratch: Float64Array, out: IntArray) -> IntArray:
         """The floors for ``running`` ``(B, W)`` or ``(B, 1)`` into ``out`` ``(B, W)``.
 
-        ``scratch`` is a ``(B, W)`` float64 buffer.
+        ``scratch`` is a ``(B, W)`` float64 buffer; ``out`` int64, or int32 (every floor is at
+        most its column's total).
         """
         if self.exact_integers:
-            np.floor_divide(running * self.totals, self.denominators, out=out)
+            exact = running.astype(np.int64) * self.totals // self.denominators
+            np.copyto(out, exact, casting="unsafe")
             return out
-        np.copyto(scratch, running)
-        np.multiply(scratch, self.ratio, out=scratch)
-        np.add(scratch, self.half_step, out=scratch)
+        if running.shape[1] == 1:
+            # The same running sum in every column (static keys): one multiplication.
+            np.multiply(running.astype(np.float64), self.ratio, out=scratch)
+        else:
+            np.copyto(scratch, running)
+            np.multiply(scratch, self.ratio, out=scratch)
         np.copyto(out, scratch, casting="unsafe")  # truncation: every value is positive
         return out
