@@ -476,6 +476,30 @@ def test_the_live_community_view_shows_the_apis_snapshot(
     clean(page, world)
 
 
+def test_my_energy_shows_what_the_community_covers_now(page: Page, world: World) -> None:
+    from playwright.sync_api import expect
+
+    log_in(page, world.cloud.url, MEMBER)
+    tile = page.locator("#community-tile")
+    expect(tile.get_by_role("link", name="Sonnenstrom Live")).to_be_visible()
+    expect(tile).not_to_contain_text("Join a community")
+
+    def same_as_api() -> bool:
+        snapshot = world.member.get(f"/api/v1/communities/{world.community_id}/live").json()
+        note = page.locator("#community-now").text_content() or ""
+        if f"up to {time_text(snapshot['as_of'])} (estimate)" not in note:
+            page.reload()  # the tile asks once a minute: ask now
+            return False
+        quarter = snapshot["quarter_hour"]
+        expected = share(quarter["self_sufficiency"] if quarter else None)
+        return page.locator("#community-share").text_content() == expected
+
+    wait_until(same_as_api, 60, "the tile to show the community's share as the API has it")
+    tile.get_by_role("link", name="Sonnenstrom Live").click()
+    expect(page).to_have_url(re.compile(r"/my-community$"))
+    clean(page, world)
+
+
 # --- the operator: totals, official data, reconciliation ------------------------------------
 
 

@@ -548,6 +548,8 @@ export default {
   "tariff.saved": "Gespeichert: Ihre Werte verwenden ihn.",
   "tariff.title": "Ihr Tarif",
   "tile.community_now": "Gemeinschaft deckt jetzt",
+  "tile.community_share": "des Verbrauchs der Mitglieder in dieser Viertelstunde, bis {time}:",
+  "tile.community_share_estimate": "des Verbrauchs der Mitglieder in dieser Viertelstunde, bis {time} (Schätzung):",
   "tile.export_now": "Einspeisung jetzt",
   "tile.export_today": "Heute eingespeist",
   "tile.import_now": "Bezug jetzt",

@@ -548,6 +548,8 @@ export default {
   "tariff.saved": "Saved: your figures use it.",
   "tariff.title": "Your tariff",
   "tile.community_now": "Community covers now",
+  "tile.community_share": "of the members' use this quarter hour, up to {time}:",
+  "tile.community_share_estimate": "of the members' use this quarter hour, up to {time} (estimate):",
   "tile.export_now": "Export now",
   "tile.export_today": "Exported today",
   "tile.import_now": "Import now",

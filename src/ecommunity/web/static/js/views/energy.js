@@ -7,6 +7,7 @@ import { h, setText } from "../dom.js";
 import { formatAgo, formatDate, formatEnergy, formatPower, t } from "../i18n.js";
 import { LiveMeter } from "../live.js";
 import { createCharts } from "./charts.js";
+import { communityTile } from "./community_tile.js";
 
 const METER_KEY = "ecommunity.meter";
 /** Newer than this, and with the live socket open, the data counts as live. [s] */
@@ -54,6 +55,7 @@ export function render(main, context) {
   let charts = null;
   let ticker = null;
   let todayTimer = null;
+  let stopCommunity = null;
   let lastTodayFetch = 0;
 
   function updateFreshness() {
@@ -114,7 +116,7 @@ export function render(main, context) {
       tile("export", t("tile.export_today"), "energy-export-today", values),
       h(
         "li",
-        { class: "tile tile-community", "aria-labelledby": "community-title" },
+        { class: "tile tile-community", "aria-labelledby": "community-title", id: "community-tile" },
         h("h3", { id: "community-title" }, t("tile.community_now")),
         h("p", { class: "tile-note", id: "community-now" }, t("tile.join_community")),
       ),
@@ -129,6 +131,7 @@ export function render(main, context) {
     updateFreshness();
     body.append(tiles);
     main.firstChild.removeAttribute("aria-busy");
+    stopCommunity = communityTile(tiles.querySelector("#community-tile"));
     // Two frames: the first paints the tiles, the second runs after that paint. Only then the
     // charts: their library's stylesheet would hold back the tiles' first paint.
     requestAnimationFrame(() =>
@@ -227,6 +230,7 @@ export function render(main, context) {
   return () => {
     state.stopped = true;
     live?.stop();
+    stopCommunity?.();
     charts?.destroy();
     clearInterval(ticker);
     clearTimeout(todayTimer);

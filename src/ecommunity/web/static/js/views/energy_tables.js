@@ -161,8 +161,10 @@ export function figuresSection({ id, title, path, render }) {
   let asked = 0;
   async function load() {
     // By day: a month of days; by month: a year of months (boundaries in Vienna).
-    const [start, end] = period(state.resolution === "day" ? "month" : "year", Date.now(), state.shift);
+    const [start, monthEnd] = period(state.resolution === "day" ? "month" : "year", Date.now(), state.shift);
     const resolution = state.resolution;
+    // This month's days only up to today: the days to come have nothing to show yet.
+    const end = resolution === "day" && state.shift === 0 ? period("day", Date.now())[1] : monthEnd;
     const mine = ++asked;
     later.disabled = state.shift >= 0;
     setText(label, resolution === "day" ? formatDate(start, { month: "long", year: "numeric" }) : formatDate(start, { year: "numeric" }));
