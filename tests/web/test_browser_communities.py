@@ -491,6 +491,21 @@ def test_apply_and_the_operator_approves_in_another_browser(
         item = page.locator(f"#my-memberships li[data-membership-id='{applied['id']}']")
         expect(item.locator(".badge")).to_have_text("Active")
         expect(item).to_contain_text("Lichtenberg Sonnenstrom")
+        item.get_by_role("button", name="Leave").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("takes part until midnight tonight")
+        dialog.get_by_role("button", name="Cancel").click()
+        assert member.get("/api/v1/memberships").json()[0]["status"] == "active"
+        item.get_by_role("button", name="Leave").click()
+        dialog.get_by_role("button", name="Yes, leave").click()
+        expect(item.locator(".badge")).to_have_text("Left")
+        (left,) = member.get("/api/v1/memberships").json()
+        assert left["status"] == "left"
+        until = datetime.fromisoformat(left["active_until"]).astimezone(VIENNA)
+        assert (until.date(), until.hour) == (today + timedelta(days=1), 0)
+        expect(item).to_contain_text(f"Takes part until{until.day} {until.strftime('%B %Y')}")
+        expect(item).to_contain_text("No longer taking part. Your history stays.")
+        expect(item.get_by_role("button")).to_have_count(0)
         clean(page, world)
         clean(operator_page, world)
     finally:
