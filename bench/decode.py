@@ -31,8 +31,9 @@ from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from time import perf_counter
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
+from _turns import FreshFiles, Side, Tally, take_turns
 from ecommunity.gateway.store import INSERT_SQL, ReadingStore, row_of
 from ecommunity.meter import (
     Keys,
@@ -81,22 +82,6 @@ class WrongValueError(Exception):
 # --------------------------------------------------------------------------- timing
 
 
-class Side(Protocol):
-    """One contender: ``run`` does about ``budget`` seconds of work, returns (units, time)."""
-
-    def run(self, budget: float) -> tuple[int, float]: ...
-
-
-@dataclasses.dataclass(slots=True)
-class Tally:
-    units: int = 0
-    elapsed: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.units / self.elapsed if self.elapsed > 0 else 0.0
-
-
 class LoopSide:
     """Calls ``call`` in a tight loop; each call counts ``units_per_call`` units (frames)."""
 
@@ -124,15 +109,7 @@ def measure(sides: Sequence[Side], seconds: float) -> list[Tally]:
         spent = 0.0
         while spent < warmup:
             spent += side.run(warmup - spent)[1]
-    tallies = [Tally() for _ in sides]
-    while True:
-        pending = [(s, t) for s, t in zip(sides, tallies, strict=True) if t.elapsed < seconds]
-        if not pending:
-            return tallies
-        for side, tally in pending:
-            units, elapsed = side.run(min(turn, seconds - tally.elapsed))
-            tally.units += units
-            tally.elapsed += elapsed
+    return take_turns(sides, seconds, turn)
 
 
 # --------------------------------------------------------------------------- vectors
@@ -479,24 +456,6 @@ def bench_amis(
 # --------------------------------------------------------------------------- 3. store
 
 
-class _FreshFiles:
-    """A new database file name per round, so every round inserts new rows."""
-
-    def __init__(self, directory: Path, prefix: str) -> None:
-        self.directory = directory
-        self.prefix = prefix
-        self.number = 0
-
-    def next(self) -> Path:
-        self.number += 1
-        return self.directory / f"{self.prefix}-{self.number}.sqlite"
-
-    @staticmethod
-    def remove(path: Path) -> None:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
 def _count_rows(path: Path) -> int:
     conn = sqlite3.connect(path)
     try:
@@ -509,7 +468,7 @@ def _count_rows(path: Path) -> int:
 class StoreSide:
     """``ReadingStore.add``: one transaction and commit (synchronous=FULL) per reading."""
 
-    def __init__(self, pairs: Sequence[tuple[Reading, datetime]], files: _FreshFiles) -> None:
+    def __init__(self, pairs: Sequence[tuple[Reading, datetime]], files: FreshFiles) -> None:
         self.pairs = pairs
         self.files = files
         self._per_add = 0.0
@@ -540,7 +499,7 @@ class StoreSide:
 class RawSide:
     """Raw ``sqlite3``: the same rows, prebuilt, ``executemany`` in one transaction."""
 
-    def __init__(self, rows: Sequence[tuple[object, ...]], files: _FreshFiles) -> None:
+    def __init__(self, rows: Sequence[tuple[object, ...]], files: FreshFiles) -> None:
         self.rows = rows
         self.files = files
 
@@ -591,8 +550,8 @@ def bench_store(
         where = Path(tmp)
         store, raw = measure(
             [
-                StoreSide(pairs, _FreshFiles(where, "store")),
-                RawSide(rows, _FreshFiles(where, "raw")),
+                StoreSide(pairs, FreshFiles(where, "store", ".sqlite")),
+                RawSide(rows, FreshFiles(where, "raw", ".sqlite")),
             ],
             seconds,
         )

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from time import perf_counter
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import httpx
 from pydantic import SecretStr
@@ -41,6 +41,7 @@ from pydantic import SecretStr
 from _gateway_cloud import CloudError, CloudProcess, bench_wire, pair_device
 from _gateway_rss import RSS_TARGET_MB, bench_rss
 from _pty_meter import KEY, PTY_AMIS, PtyMeter, make_frame, make_reading, open_pty
+from _turns import FreshFiles, Side, Tally, take_turns
 from ecommunity.gateway.serial_reader import (
     ReaderSettings,
     ReaderStats,
@@ -74,54 +75,12 @@ def _check(condition: bool, message: str) -> None:
 # --------------------------------------------------------------------------- timing
 
 
-class Side(Protocol):
-    """One contender: ``run`` does about ``budget`` seconds of work, returns (units, time)."""
-
-    def run(self, budget: float) -> tuple[int, float]: ...
-
-
-@dataclasses.dataclass(slots=True)
-class Tally:
-    units: int = 0
-    elapsed: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.units / self.elapsed if self.elapsed > 0 else 0.0
-
-
 def measure(sides: Sequence[Side], seconds: float) -> list[Tally]:
     """Warm every side up once, then let them take turns until each has run for ``seconds``."""
     turn = max(0.2, min(1.0, seconds / 4))
     for side in sides:
         side.run(min(0.2, turn))
-    tallies = [Tally() for _ in sides]
-    while True:
-        pending = [(s, t) for s, t in zip(sides, tallies, strict=True) if t.elapsed < seconds]
-        if not pending:
-            return tallies
-        for side, tally in pending:
-            units, elapsed = side.run(min(turn, seconds - tally.elapsed))
-            tally.units += units
-            tally.elapsed += elapsed
-
-
-class _FreshFiles:
-    """A new database file per round, so that every round inserts new rows."""
-
-    def __init__(self, directory: Path, prefix: str) -> None:
-        self.directory = directory
-        self.prefix = prefix
-        self.number = 0
-
-    def next(self) -> Path:
-        self.number += 1
-        return self.directory / f"{self.prefix}-{self.number}.sqlite3"
-
-    @staticmethod
-    def remove(path: Path) -> None:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return take_turns(sides, seconds, turn)
 
 
 def _count_for(budget: float, per_unit: float, pool: int, first: int) -> int:
@@ -149,7 +108,7 @@ class FullPathSide:
     pty, the store and the port are outside it.
     """
 
-    def __init__(self, frames: Sequence[bytes], energies: Sequence[int], files: _FreshFiles):
+    def __init__(self, frames: Sequence[bytes], energies: Sequence[int], files: FreshFiles):
         self.frames = frames
         self.energies = energies
         self.files = files
@@ -221,7 +180,7 @@ class FullPathSide:
 class RawCommitSide:
     """Raw ``sqlite3``: the same rows, prebuilt, one ``BEGIN IMMEDIATE``…``COMMIT`` per row."""
 
-    def __init__(self, rows: Sequence[tuple[object, ...]], files: _FreshFiles) -> None:
+    def __init__(self, rows: Sequence[tuple[object, ...]], files: FreshFiles) -> None:
         self.rows = rows
         self.files = files
         self._per_row = 0.0
@@ -251,7 +210,7 @@ class RawCommitSide:
 class RawTransactionSide:
     """Raw ``sqlite3``: the same rows, prebuilt, ``executemany`` in one transaction."""
 
-    def __init__(self, rows: Sequence[tuple[object, ...]], files: _FreshFiles) -> None:
+    def __init__(self, rows: Sequence[tuple[object, ...]], files: FreshFiles) -> None:
         self.rows = rows
         self.files = files
 
@@ -292,9 +251,9 @@ def bench_full_path(
         where = Path(tmp)
         full, commits, transaction = measure(
             [
-                FullPathSide(frames, energies, _FreshFiles(where, "full")),
-                RawCommitSide(rows, _FreshFiles(where, "commit")),
-                RawTransactionSide(rows, _FreshFiles(where, "tx")),
+                FullPathSide(frames, energies, FreshFiles(where, "full")),
+                RawCommitSide(rows, FreshFiles(where, "commit")),
+                RawTransactionSide(rows, FreshFiles(where, "tx")),
             ],
             seconds,
         )
