@@ -92,6 +92,8 @@ class Demo:
     homes: list[_Home] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)
     _steps: int = 6
+    #: Without a terminal, the last progress line, printed once when the step ends.
+    _last_progress: str = ""
 
     @property
     def url(self) -> str:
@@ -373,7 +375,7 @@ class Demo:
     def _progress_done(self) -> None:
         if self.out.isatty():
             self.out.write("\n")
-        elif getattr(self, "_last_progress", None):
+        elif self._last_progress:
             self._say(f"      {self._last_progress}")
         self._last_progress = ""
 
